@@ -1,0 +1,20 @@
+/*
+ * command.h — the command handlers main() dispatches to.
+ *
+ * A handler reads its options from cfg, calls the core and reports. It returns 0 on
+ * success or -1 after err_set(); main() prints the one error line and exits with the
+ * code of the error kind (docs/exit-codes.md). No storage or crypto logic lives here.
+ */
+#ifndef DRB_COMMAND_H
+#define DRB_COMMAND_H
+
+#include "config.h"
+
+int			cmd_repo_create(config_t *cfg);
+int			cmd_stanza_create(config_t *cfg);
+int			cmd_repo_ls(config_t *cfg);
+int			cmd_repo_put(config_t *cfg);
+int			cmd_repo_get(config_t *cfg);
+int			cmd_repo_rm(config_t *cfg);
+
+#endif

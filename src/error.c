@@ -1,0 +1,95 @@
+/*
+ * error.c — thread-local error state (see error.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+#define ERR_MSG_MAX 2048
+
+static __thread drb_err err_current_kind = DRB_OK;
+static __thread char err_current_msg[ERR_MSG_MAX];
+
+int
+err_set(drb_err kind, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err_current_msg, sizeof(err_current_msg), fmt, ap);
+	va_end(ap);
+	err_current_kind = kind == DRB_OK ? DRB_ERR_INTERNAL : kind;
+	return -1;
+}
+
+int
+err_wrap(const char *fmt,...)
+{
+	char		prefix[ERR_MSG_MAX];
+	char		joined[ERR_MSG_MAX];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	snprintf(joined, sizeof(joined), "%s: %s", prefix, err_current_msg);
+	memcpy(err_current_msg, joined, sizeof(err_current_msg));
+	if (err_current_kind == DRB_OK)
+		err_current_kind = DRB_ERR_INTERNAL;
+	return -1;
+}
+
+drb_err
+err_kind(void)
+{
+	return err_current_kind;
+}
+
+const char *
+err_msg(void)
+{
+	return err_current_kind == DRB_OK ? "no error" : err_current_msg;
+}
+
+void
+err_clear(void)
+{
+	err_current_kind = DRB_OK;
+	err_current_msg[0] = '\0';
+}
+
+static const struct
+{
+	const char *name;
+	int			exit_code;
+}			err_table[] = {
+	[DRB_OK] = {"ok", 0},
+	[DRB_ERR_NOT_FOUND] = {"not-found", 1},
+	[DRB_ERR_USAGE] = {"usage", 2},
+	[DRB_ERR_CONFIG] = {"config", 3},
+	[DRB_ERR_STORAGE] = {"storage", 4},
+	[DRB_ERR_INTEGRITY] = {"integrity", 5},
+	[DRB_ERR_CRYPTO] = {"crypto", 6},
+	[DRB_ERR_PG] = {"postgresql", 7},
+	[DRB_ERR_STANZA] = {"stanza", 8},
+	[DRB_ERR_LOCK] = {"lock", 9},
+	[DRB_ERR_INTERNAL] = {"internal", 10},
+};
+
+int
+err_exit_code(drb_err kind)
+{
+	if ((unsigned) kind >= sizeof(err_table) / sizeof(err_table[0]))
+		return 10;
+	return err_table[kind].exit_code;
+}
+
+const char *
+err_kind_name(drb_err kind)
+{
+	if ((unsigned) kind >= sizeof(err_table) / sizeof(err_table[0]))
+		return "internal";
+	return err_table[kind].name;
+}

@@ -1,0 +1,101 @@
+/*
+ * repo.h — a repository: storage driver + data key + the object pipeline.
+ *
+ * This is the middle of the three files a reader follows from PGDATA to the bucket:
+ * command -> repo.c (the filter chain) -> storage driver.
+ *
+ *   put:  plain bytes -> sha256+size -> compress -> object trailer -> encrypt -> storage writer
+ *   get:  storage read -> decrypt -> split trailer -> decompress -> sha256+size -> sink,
+ *         verified against the trailer (and the expected checksum when the caller has one)
+ *
+ * Object format, key wrapping and names: docs/repository-format.md.
+ * The repository key file "drbackup.repo" (with redundant copy "drbackup.repo.copy") sits
+ * at the repository root: format version, cipher, the random data key wrapped under a
+ * key-encryption key derived from the passphrase (scrypt).
+ */
+#ifndef DRB_REPO_H
+#define DRB_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "filter.h"
+#include "storage.h"
+
+typedef enum compress_type
+{
+	COMPRESS_NONE = 0,
+	COMPRESS_ZSTD = 1,
+	COMPRESS_LZ4 = 2,
+	COMPRESS_GZ = 3,
+} compress_type;
+
+typedef enum cipher_type
+{
+	CIPHER_NONE = 0,
+	CIPHER_AES_256_GCM = 1,
+} cipher_type;
+
+int			compress_type_parse(const char *name);	/* -1 if unknown */
+const char *compress_type_name(compress_type t);
+int			cipher_type_parse(const char *name);	/* -1 if unknown */
+const char *cipher_type_name(cipher_type t);
+
+typedef struct repo_settings
+{
+	int			index;			/* 1..4, used in messages */
+	storage_t  *storage;		/* ownership passes to the repo on success of repo_open */
+	cipher_type cipher;
+	const char *passphrase;		/* required for CIPHER_AES_256_GCM */
+	compress_type compress;
+	int			compress_level;
+	size_t		chunk_size;		/* encryption chunk (plain bytes); 0 = default 1 MiB */
+} repo_settings;
+
+typedef struct repo repo_t;
+
+typedef struct repo_object_result
+{
+	uint64_t	size;			/* plain bytes */
+	uint64_t	stored_size;	/* bytes in the repository */
+	uint8_t		sha256[32];		/* of the plain bytes */
+} repo_object_result;
+
+/*
+ * Initialise a repository: write drbackup.repo (+ copy) with a new random data key when
+ * absent. When present: succeed if cipher matches and the passphrase opens it, else fail.
+ */
+int			repo_create(const repo_settings *settings);
+
+/* Open an initialised repository (reads and unwraps the key). NULL + err on failure:
+ * DRB_ERR_NOT_FOUND "repository N (...) is not initialised", DRB_ERR_CRYPTO wrong passphrase. */
+repo_t	   *repo_open(const repo_settings *settings);
+void		repo_close(repo_t *repo);
+storage_t  *repo_storage(repo_t *repo);
+int			repo_index(const repo_t *repo);
+
+/*
+ * Put: returns the head of a chain taking plain bytes. filter_finish(head) completes the
+ * object (atomically visible; result filled); filter_chain_free(head) without a
+ * successful finish aborts (nothing visible). NULL + err on failure.
+ */
+filter_t   *repo_put_open(repo_t *repo, const char *path, repo_object_result *result);
+int			repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result);
+int			repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
+						 repo_object_result *result);
+
+/*
+ * Get: streams the verified plain bytes into sink and finishes it. If expected_sha256 is
+ * non-NULL it must match too. Detects and names (with the object path): not a drbackup
+ * object, unsupported version, encrypted with another key, authentication failure in
+ * chunk N, chunk out of order (dropped/reordered), truncated object, checksum mismatch.
+ * Because data reaches the sink before the end is verified, callers writing files must
+ * write to a temporary name and rename only on success.
+ */
+int			repo_get(repo_t *repo, const char *path, filter_t *sink,
+					 const uint8_t *expected_sha256, repo_object_result *result);
+int			repo_get_buf(repo_t *repo, const char *path, struct buf *out,
+						 repo_object_result *result);
+
+#endif
