@@ -28,14 +28,19 @@ int
 err_wrap(const char *fmt,...)
 {
 	char		prefix[ERR_MSG_MAX];
-	char		joined[ERR_MSG_MAX];
+	size_t		plen;
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	vsnprintf(prefix, sizeof(prefix) - 2, fmt, ap);
 	va_end(ap);
-	snprintf(joined, sizeof(joined), "%s: %s", prefix, err_current_msg);
-	memcpy(err_current_msg, joined, sizeof(err_current_msg));
+	strcat(prefix, ": ");
+	plen = strlen(prefix);
+	/* shift the old message right, then put the prefix in front (truncating the tail) */
+	memmove(err_current_msg + plen, err_current_msg,
+			ERR_MSG_MAX - plen - 1 > strlen(err_current_msg) ? strlen(err_current_msg) + 1 : ERR_MSG_MAX - plen - 1);
+	err_current_msg[ERR_MSG_MAX - 1] = '\0';
+	memcpy(err_current_msg, prefix, plen);
 	if (err_current_kind == DRB_OK)
 		err_current_kind = DRB_ERR_INTERNAL;
 	return -1;
