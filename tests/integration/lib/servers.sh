@@ -44,6 +44,7 @@ _it_track() { _it_pids+=("$1"); echo "$1" >> "$IT_DIR/pids"; }
 swift_start() {
 	local S=$IT_DIR/swift base
 	SWIFT_PORT=$(free_port) || return 1
+	SWIFT_GCS_PORT=$(free_port) || return 1
 	base=$(free_port) || return 1
 	local ports=("$base" "$((base + 1))" "$((base + 2))")
 	local mc_port=$((base + 3))
@@ -70,6 +71,10 @@ swift_start() {
 				printf "[filter:$f]\nuse = egg:swift#${f/-/_}\n"
 			done
 		} > proxy-server.conf
+		# a second proxy on the same backend whose s3api answers for region "auto", as
+		# Google Cloud Storage's XML API does: the GCS HMAC mode is verified against it
+		sed -e "s/^bind_port = $SWIFT_PORT/bind_port = $SWIFT_GCS_PORT/" \
+			-e 's/^location = .*/location = auto/' proxy-server.conf > proxy-server-auto.conf
 	) || return 1
 	memcached -l 127.0.0.1 -p "$mc_port" -U 0 -u root > "$S/memcached.log" 2>&1 &
 	_it_track $!
@@ -78,9 +83,13 @@ swift_start() {
 		swift-$n-server "$S/etc/$n-server.conf" > "$S/$n.log" 2>&1 &
 		_it_track $!
 	done
+	swift-proxy-server "$S/etc/proxy-server-auto.conf" > "$S/proxy-auto.log" 2>&1 &
+	_it_track $!
 	SWIFT_ENDPOINT=http://127.0.0.1:$SWIFT_PORT
+	SWIFT_GCS_ENDPOINT=http://127.0.0.1:$SWIFT_GCS_PORT
 	wait_for curl -sf "$SWIFT_ENDPOINT/healthcheck" || { tail -20 "$S"/*.log >&2; return 1; }
-	export SWIFT_PORT SWIFT_ENDPOINT
+	wait_for curl -sf "$SWIFT_GCS_ENDPOINT/healthcheck" || { tail -20 "$S"/*.log >&2; return 1; }
+	export SWIFT_PORT SWIFT_ENDPOINT SWIFT_GCS_PORT SWIFT_GCS_ENDPOINT
 }
 
 s3rver_start() {
