@@ -7,6 +7,8 @@
 
 #include <curl/curl.h>
 
+#include <config.h>  /* autoconf: PACKAGE_VERSION */
+
 #include "command.h"
 #include "config.h"
 #include "error.h"

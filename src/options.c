@@ -1,2 +1,892 @@
-/* placeholder: module being written */
-typedef int drb_placeholder_options;
+/*
+ * options.c — the command table, the option table and the value rules (see options.h).
+ *
+ * To add an option: add one row to opt_table below (help, parsing, validation and
+ * docs/configuration.md follow; regenerate the doc with UPDATE_DOCS=1 tests/unit/test_config).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mem.h"
+#include "options.h"
+
+#define KIB		INT64_C(1024)
+#define MIB		(KIB * 1024)
+#define GIB		(MIB * 1024)
+#define TIB		(GIB * 1024)
+
+/* NULL-terminated list of allowed values for an enum row. */
+#define ALLOWED(...)	((const char *const[]) {__VA_ARGS__, NULL})
+
+#define LOG_LEVELS		ALLOWED("off", "error", "warn", "info", "detail", "debug", "trace")
+
+static bool
+stanza_name_ok(const char *value)
+{
+	if (value[0] == '\0' || strlen(value) > 64)
+		return false;
+	for (const char *p = value; *p; p++)
+		if (!isalnum((unsigned char) *p) && *p != '_' && *p != '.' && *p != '-')
+			return false;
+	return true;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Commands
+ * ------------------------------------------------------------------------------------- */
+const cmd_def cmd_table[] = {
+	{
+		.id = CMD_HELP, .name = "help", .usage = "help [COMMAND]",
+		.summary = "Show help for drbackup or for one command.",
+		.help = "Without COMMAND, lists the commands and the general options. With COMMAND, "
+		"shows its usage, what it does and every option it takes, with type and default. "
+		"`drbackup COMMAND --help` does the same.",
+		.args = (const cmd_arg[]) {{"COMMAND", "command to describe"}, {NULL, NULL}},
+		.min_args = 0, .max_args = 1,
+	},
+	{
+		.id = CMD_VERSION, .name = "version", .usage = "version",
+		.summary = "Show the drbackup version.",
+		.help = "Prints \"drbackup VERSION\". `drbackup --version` does the same.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0,
+	},
+	{
+		.id = CMD_REPO_CREATE, .name = "repo-create", .usage = "repo-create",
+		.summary = "Initialise repositories.",
+		.help = "Initialises every configured repository, or only the one given with --repo: "
+		"writes the repository key file with a new random data key (wrapped with "
+		"repo<N>-cipher-pass when repo<N>-cipher-type is not none) and its redundant copy. "
+		"Running it again on an initialised repository succeeds when the cipher settings "
+		"and the passphrase match, and fails otherwise.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0,
+	},
+	{
+		.id = CMD_STANZA_CREATE, .name = "stanza-create", .usage = "stanza-create",
+		.summary = "Initialise a stanza in the repositories.",
+		.help = "Connects to the stanza's PostgreSQL cluster (pg1-* options), reads its system "
+		"identifier and version, and records them in every configured repository, or only "
+		"the one given with --repo. A repository that already holds the stanza for another "
+		"cluster is refused. Requires --stanza.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
+	{
+		.id = CMD_REPO_LS, .name = "repo-ls", .usage = "repo-ls [PREFIX]",
+		.summary = "List objects in a repository.",
+		.help = "Lists every object of the repository (repo 1 unless --repo is given) whose "
+		"path starts with PREFIX, in lexical order, with its size and modification time. "
+		"--output=json prints a JSON array instead.",
+		.args = (const cmd_arg[]) {{"PREFIX", "list only paths starting with this (default: all)"},
+		{NULL, NULL}},
+		.min_args = 0, .max_args = 1,
+	},
+	{
+		.id = CMD_REPO_PUT, .name = "repo-put", .usage = "repo-put LOCAL PATH",
+		.summary = "Store a local file in a repository.",
+		.help = "Stores the local file LOCAL as object PATH in the repository (repo 1 unless "
+		"--repo is given), through the repository pipeline: checksum, compression, "
+		"encryption. The object becomes visible only once it is complete; an existing "
+		"object of that name is replaced.",
+		.args = (const cmd_arg[]) {{"LOCAL", "local file to read"},
+		{"PATH", "object path in the repository, relative, '/'-separated"}, {NULL, NULL}},
+		.min_args = 2, .max_args = 2,
+	},
+	{
+		.id = CMD_REPO_GET, .name = "repo-get", .usage = "repo-get PATH [LOCAL]",
+		.summary = "Fetch an object from a repository.",
+		.help = "Reads object PATH from the repository (repo 1 unless --repo is given), "
+		"verifies it (authentication, checksum, size) and writes its plain content to "
+		"LOCAL, or to standard output when LOCAL is omitted.",
+		.args = (const cmd_arg[]) {{"PATH", "object path in the repository"},
+		{"LOCAL", "local file to write (default: standard output)"}, {NULL, NULL}},
+		.min_args = 1, .max_args = 2,
+	},
+	{
+		.id = CMD_REPO_RM, .name = "repo-rm", .usage = "repo-rm PATH...",
+		.summary = "Remove objects from a repository.",
+		.help = "Removes each object PATH from the repository (repo 1 unless --repo is given). "
+		"Removing an object that does not exist is not an error.",
+		.args = (const cmd_arg[]) {{"PATH...", "object paths in the repository"}, {NULL, NULL}},
+		.min_args = 1, .max_args = -1,
+	},
+};
+
+const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
+
+/* ---------------------------------------------------------------------------------------
+ * Options, in help and documentation order
+ * ------------------------------------------------------------------------------------- */
+const opt_def opt_table[] = {
+	/* general */
+	{
+		.name = "config", .type = OPT_TYPE_STRING, .group = OPT_GROUP_GENERAL,
+		.section = OPT_SECTION_CMDLINE, .commands = CMDS_ALL,
+		.def = "/etc/drbackup/drbackup.conf", .arg = "FILE",
+		.help = "Configuration file. A missing default file is ignored; a missing file given "
+		"with --config or DRBACKUP_CONFIG is an error. A file holding a secret option must "
+		"not be readable by other users.",
+	},
+	{
+		.name = "stanza", .type = OPT_TYPE_STRING, .group = OPT_GROUP_GENERAL,
+		.section = OPT_SECTION_CMDLINE, .commands = CMDS_ALL,
+		.check = stanza_name_ok, .check_desc = "1 to 64 letters, digits, '_', '.' or '-'",
+		.arg = "NAME",
+		.help = "Stanza (one PostgreSQL cluster) to work on; selects the [NAME] section of the "
+		"config file, whose settings override [global]. Required by stanza-create.",
+	},
+	{
+		.name = "process-max", .type = OPT_TYPE_INT, .group = OPT_GROUP_GENERAL,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "1", .min = 1, .max = 64,
+		.help = "Maximum number of parallel processes or threads for transfers.",
+	},
+	{
+		.name = "compress-type", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_GENERAL,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "zstd",
+		.allowed = ALLOWED("none", "zstd", "lz4", "gz"),
+		.help = "Compression of the files written to repositories.",
+	},
+	{
+		.name = "compress-level", .type = OPT_TYPE_INT, .group = OPT_GROUP_GENERAL,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "3", .min = 0, .max = 22,
+		.help = "Compression level. The valid range depends on compress-type: zstd 1..19, "
+		"lz4 0..12, gz 0..9; ignored for none.",
+	},
+
+	/* logging */
+	{
+		.name = "log-level-console", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_LOG,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "warn", .allowed = LOG_LEVELS,
+		.help = "Level of the messages written to standard error.",
+	},
+	{
+		.name = "log-level-file", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_LOG,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "off", .allowed = LOG_LEVELS,
+		.help = "Level of the messages written to the log file "
+		"log-path/STANZA-COMMAND.log (all-COMMAND.log without a stanza).",
+	},
+	{
+		.name = "log-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_LOG,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "/var/log/drbackup",
+		.help = "Directory of the log files.",
+	},
+
+	/* PostgreSQL */
+	{
+		.name = "pg1-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_PG,
+		.section = OPT_SECTION_STANZA, .commands = CMDS_ALL,
+		.help = "Data directory of the PostgreSQL cluster.",
+	},
+	{
+		.name = "pg1-port", .type = OPT_TYPE_INT, .group = OPT_GROUP_PG,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "5432", .min = 1, .max = 65535,
+		.help = "Port of the PostgreSQL cluster.",
+	},
+	{
+		.name = "pg1-socket-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_PG,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL,
+		.help = "Unix socket directory of the PostgreSQL cluster (unset: the libpq default).",
+	},
+	{
+		.name = "pg1-user", .type = OPT_TYPE_STRING, .group = OPT_GROUP_PG,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .arg = "USER",
+		.help = "PostgreSQL user to connect as (unset: the libpq default).",
+	},
+	{
+		.name = "pg1-database", .type = OPT_TYPE_STRING, .group = OPT_GROUP_PG,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "postgres", .arg = "DB",
+		.help = "Database to connect to.",
+	},
+	{
+		.name = "pg1-host", .type = OPT_TYPE_STRING, .group = OPT_GROUP_PG,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .arg = "HOST",
+		.help = "Host of the PostgreSQL cluster (unset: connect through the Unix socket).",
+	},
+
+	/* command options */
+	{
+		.name = "repo", .type = OPT_TYPE_INT, .group = OPT_GROUP_COMMAND,
+		.section = OPT_SECTION_CMDLINE, .commands = CMDS_REPO, .min = 1, .max = REPO_MAX,
+		.help = "Repository to work on. Unset: repository 1 for repo-ls, repo-put, repo-get and "
+		"repo-rm; every configured repository for repo-create and stanza-create.",
+	},
+	{
+		.name = "output", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_COMMAND,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_REPO_LS), .def = "text",
+		.allowed = ALLOWED("text", "json"),
+		.help = "Output format.",
+	},
+
+	/* repositories (repo1..repo4) */
+	{
+		.name = "repo-type", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "posix",
+		.allowed = ALLOWED("posix", "s3", "gcs"),
+		.help = "Storage type: a local or NFS directory, S3 (or S3-compatible), or Google Cloud "
+		"Storage.",
+	},
+	{
+		.name = "repo-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO,
+		.def = "/var/lib/drbackup",
+		.help = "posix: the repository directory. s3, gcs: the key prefix inside the bucket "
+		"(without its leading '/').",
+	},
+	{
+		.name = "repo-cipher-type", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "none",
+		.allowed = ALLOWED("none", "aes-256-gcm"),
+		.help = "Encryption of the repository.",
+	},
+	{
+		.name = "repo-cipher-pass", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .secret = true, .commands = CMDS_REPO,
+		.arg = "PASS",
+		.help = "Passphrase protecting the repository's data key (required when "
+		"repo<N>-cipher-type is not none).",
+	},
+	{
+		.name = "repo-s3-bucket", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .arg = "BUCKET",
+		.help = "S3 bucket. Required for repo<N>-type=s3.",
+	},
+	{
+		.name = "repo-s3-endpoint", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .arg = "HOST",
+		.help = "S3 endpoint: host, host:port or a URL (https unless http:// is given), e.g. "
+		"s3.eu-west-1.amazonaws.com. Required for repo<N>-type=s3.",
+	},
+	{
+		.name = "repo-s3-region", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "us-east-1",
+		.arg = "REGION",
+		.help = "S3 region used in request signatures.",
+	},
+	{
+		.name = "repo-s3-key", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .secret = true, .commands = CMDS_REPO,
+		.arg = "KEY",
+		.help = "S3 access key id. Unset: AWS_ACCESS_KEY_ID, then ~/.aws/credentials.",
+	},
+	{
+		.name = "repo-s3-key-secret", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .secret = true, .commands = CMDS_REPO,
+		.arg = "SECRET",
+		.help = "S3 secret access key. Unset: AWS_SECRET_ACCESS_KEY, then ~/.aws/credentials.",
+	},
+	{
+		.name = "repo-s3-token", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .secret = true, .commands = CMDS_REPO,
+		.arg = "TOKEN",
+		.help = "S3 session token for temporary credentials. Unset: AWS_SESSION_TOKEN.",
+	},
+	{
+		.name = "repo-s3-uri-style", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "host",
+		.allowed = ALLOWED("host", "path"),
+		.help = "host: https://BUCKET.ENDPOINT/KEY (virtual-host style); path: "
+		"https://ENDPOINT/BUCKET/KEY (path style, for most S3-compatible stores).",
+	},
+	{
+		.name = "repo-s3-verify-tls", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "y",
+		.help = "Verify the server's TLS certificate and host name.",
+	},
+	{
+		.name = "repo-s3-ca-file", .type = OPT_TYPE_PATH, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO,
+		.help = "CA certificates (PEM) to verify the S3 server with (unset: the system's).",
+	},
+	{
+		.name = "repo-s3-part-size", .type = OPT_TYPE_SIZE, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "8MiB",
+		.min = 5 * MIB, .max = 5 * GIB,
+		.help = "Objects larger than this are uploaded in parts of this size (multipart upload).",
+	},
+	{
+		.name = "repo-s3-upload-concurrency", .type = OPT_TYPE_INT, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "4",
+		.min = 1, .max = 16,
+		.help = "Parts of one multipart upload in flight at the same time.",
+	},
+	{
+		.name = "repo-s3-kms-key-id", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .arg = "KEY-ID",
+		.help = "KMS key for server-side encryption (SSE-KMS). Unset: no SSE-KMS header.",
+	},
+	{
+		.name = "repo-gcs-bucket", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .arg = "BUCKET",
+		.help = "GCS bucket. Required for repo<N>-type=gcs.",
+	},
+	{
+		.name = "repo-gcs-endpoint", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO,
+		.def = "storage.googleapis.com", .arg = "HOST",
+		.help = "GCS endpoint: host, host:port or a URL (https unless http:// is given).",
+	},
+	{
+		.name = "repo-gcs-key-type", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "service",
+		.allowed = ALLOWED("service", "token", "hmac"),
+		.help = "service: repo<N>-gcs-key is a service-account JSON key file (JSON API); "
+		"token: repo<N>-gcs-key is an OAuth2 access token (JSON API); hmac: "
+		"repo<N>-gcs-key and repo<N>-gcs-key-secret are an HMAC key pair (S3-compatible XML "
+		"API).",
+	},
+	{
+		.name = "repo-gcs-key", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .secret = true, .commands = CMDS_REPO,
+		.arg = "KEY",
+		.help = "GCS credential, by repo<N>-gcs-key-type: service-account key file path, access "
+		"token, or HMAC access id.",
+	},
+	{
+		.name = "repo-gcs-key-secret", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .secret = true, .commands = CMDS_REPO,
+		.arg = "SECRET",
+		.help = "GCS HMAC secret (repo<N>-gcs-key-type=hmac).",
+	},
+	{
+		.name = "repo-gcs-chunk-size", .type = OPT_TYPE_SIZE, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "16MiB",
+		.min = 256 * KIB, .max = GIB,
+		.help = "Objects larger than this use a resumable upload in chunks of this size "
+		"(rounded down to a multiple of 256KiB).",
+	},
+	{
+		.name = "repo-storage-retries", .type = OPT_TYPE_INT, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "4",
+		.min = 0, .max = 20,
+		.help = "Retries of a failed storage request (5xx, 429, connection errors), with "
+		"exponential back-off and jitter.",
+	},
+	{
+		.name = "repo-storage-timeout", .type = OPT_TYPE_INT, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "60",
+		.min = 1, .max = 3600, .arg = "SECONDS",
+		.help = "Seconds a storage request may stall (connect or no data) before it fails.",
+	},
+	{
+		.name = "repo-retention-full", .type = OPT_TYPE_INT, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO,
+		.min = 1, .max = 9999999,
+		.help = "Full backups to keep (repo<N>-retention-full-type=count) or days to keep "
+		"them (repo<N>-retention-full-type=time). Unset: keep all.",
+	},
+	{
+		.name = "repo-retention-full-type", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "count",
+		.allowed = ALLOWED("count", "time"),
+		.help = "Meaning of repo<N>-retention-full: a number of backups or a number of days.",
+	},
+	{
+		.name = "repo-retention-diff", .type = OPT_TYPE_INT, .group = OPT_GROUP_REPO,
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO,
+		.min = 1, .max = 9999999,
+		.help = "Differential backups to keep. Unset: keep those of the retained full backups.",
+	},
+};
+
+const size_t opt_count = sizeof(opt_table) / sizeof(opt_table[0]);
+
+/* ---------------------------------------------------------------------------------------
+ * Lookups
+ * ------------------------------------------------------------------------------------- */
+
+/* If name is "repo<digits>-rest", return the number and point *rest at "rest". */
+static bool
+split_repo_index(const char *name, int *index, const char **rest)
+{
+	const char *p = name + 4;
+	long		n = 0;
+
+	if (strncmp(name, "repo", 4) != 0 || !isdigit((unsigned char) *p))
+		return false;
+	while (isdigit((unsigned char) *p))
+	{
+		if (n < 1000)
+			n = n * 10 + (*p - '0');
+		p++;
+	}
+	if (*p != '-' || p[1] == '\0')
+		return false;
+	*index = (int) n;
+	*rest = p + 1;
+	return true;
+}
+
+opt_resolve_result
+opt_resolve(const char *name, const opt_def **def, int *index)
+{
+	const char *rest;
+	int			n;
+
+	*def = NULL;
+	*index = 0;
+	if (split_repo_index(name, &n, &rest))
+	{
+		for (size_t i = 0; i < opt_count; i++)
+		{
+			if (opt_table[i].indexed && strcmp(opt_table[i].name + 5, rest) == 0)
+			{
+				*def = &opt_table[i];
+				*index = n;
+				return n >= 1 && n <= REPO_MAX ? OPT_RESOLVED : OPT_BAD_INDEX;
+			}
+		}
+		return OPT_UNKNOWN;
+	}
+	for (size_t i = 0; i < opt_count; i++)
+	{
+		if (strcmp(opt_table[i].name, name) == 0)
+		{
+			*def = &opt_table[i];
+			return opt_table[i].indexed ? OPT_NEEDS_INDEX : OPT_RESOLVED;
+		}
+	}
+	return OPT_UNKNOWN;
+}
+
+size_t
+opt_position(const opt_def *def)
+{
+	return (size_t) (def - opt_table);
+}
+
+bool
+opt_takes(const opt_def *def, drb_command cmd)
+{
+	return (def->commands & CMD_BIT(cmd)) != 0;
+}
+
+void
+opt_full_name(const opt_def *def, int index, char out[OPT_NAME_MAX])
+{
+	if (!def->indexed)
+		snprintf(out, OPT_NAME_MAX, "%s", def->name);
+	else if (index == 0)
+		snprintf(out, OPT_NAME_MAX, "repo<N>-%s", def->name + 5);
+	else
+		snprintf(out, OPT_NAME_MAX, "repo%d-%s", index, def->name + 5);
+}
+
+void
+opt_env_name(const opt_def *def, int index, char out[OPT_NAME_MAX])
+{
+	char		name[OPT_NAME_MAX];
+	size_t		n;
+
+	opt_full_name(def, index, name);
+	n = (size_t) snprintf(out, OPT_NAME_MAX, "DRBACKUP_%s", name);
+	for (size_t i = 0; i < n && i < OPT_NAME_MAX; i++)
+	{
+		if (out[i] == '-')
+			out[i] = '_';
+		else if (out[i] != '<' && out[i] != '>')
+			out[i] = (char) toupper((unsigned char) out[i]);
+	}
+}
+
+const cmd_def *
+cmd_find(const char *name)
+{
+	for (size_t i = 0; i < cmd_count; i++)
+		if (strcmp(cmd_table[i].name, name) == 0)
+			return &cmd_table[i];
+	return NULL;
+}
+
+const cmd_def *
+cmd_by_id(drb_command id)
+{
+	for (size_t i = 0; i < cmd_count; i++)
+		if (cmd_table[i].id == id)
+			return &cmd_table[i];
+	return NULL;
+}
+
+const char *
+opt_type_name(opt_type type)
+{
+	switch (type)
+	{
+		case OPT_TYPE_STRING:
+			return "string";
+		case OPT_TYPE_PATH:
+			return "path";
+		case OPT_TYPE_INT:
+			return "integer";
+		case OPT_TYPE_SIZE:
+			return "size";
+		case OPT_TYPE_BOOL:
+			return "boolean";
+		case OPT_TYPE_ENUM:
+			return "enum";
+	}
+	return "?";
+}
+
+const char *
+opt_group_title(opt_group group)
+{
+	static const char *const titles[OPT_GROUP_COUNT] = {
+		[OPT_GROUP_GENERAL] = "General options",
+		[OPT_GROUP_LOG] = "Logging options",
+		[OPT_GROUP_PG] = "PostgreSQL options",
+		[OPT_GROUP_COMMAND] = "Command options",
+		[OPT_GROUP_REPO] = "Repository options (repo1 .. repo4)",
+	};
+
+	return (unsigned) group < OPT_GROUP_COUNT ? titles[group] : "Options";
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Values
+ * ------------------------------------------------------------------------------------- */
+
+/* Decimal integer, all of text, optional leading '-'. */
+static bool
+parse_int(const char *text, int64_t *out)
+{
+	char	   *end;
+	long long	v;
+
+	if (!(isdigit((unsigned char) text[0]) || (text[0] == '-' && isdigit((unsigned char) text[1]))))
+		return false;
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool
+parse_size(const char *text, int64_t *out)
+{
+	static const struct
+	{
+		const char *unit;
+		int64_t		mult;
+	}			units[] = {
+		{"", 1}, {"b", 1},
+		{"k", KIB}, {"kb", KIB}, {"kib", KIB},
+		{"m", MIB}, {"mb", MIB}, {"mib", MIB},
+		{"g", GIB}, {"gb", GIB}, {"gib", GIB},
+		{"t", TIB}, {"tb", TIB}, {"tib", TIB},
+	};
+	const char *p = text;
+	int64_t		v = 0;
+
+	if (!isdigit((unsigned char) *p))
+		return false;
+	while (isdigit((unsigned char) *p))
+	{
+		if (v > (INT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (*p++ - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+	{
+		if (strcasecmp(p, units[i].unit) == 0)
+		{
+			if (v > INT64_MAX / units[i].mult)
+				return false;
+			*out = v * units[i].mult;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int
+parse_bool(const char *text)
+{
+	static const char *const yes[] = {"y", "yes", "true", "on"};
+	static const char *const no[] = {"n", "no", "false", "off"};
+
+	for (size_t i = 0; i < 4; i++)
+	{
+		if (strcmp(text, yes[i]) == 0)
+			return 1;
+		if (strcmp(text, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+void
+opt_format_size(int64_t bytes, char out[OPT_NAME_MAX])
+{
+	static const struct
+	{
+		const char *unit;
+		int64_t		mult;
+	}			units[] = {{"TiB", TIB}, {"GiB", GIB}, {"MiB", MIB}, {"KiB", KIB}};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+	{
+		if (bytes != 0 && bytes % units[i].mult == 0)
+		{
+			snprintf(out, OPT_NAME_MAX, "%" PRId64 "%s", bytes / units[i].mult, units[i].unit);
+			return;
+		}
+	}
+	snprintf(out, OPT_NAME_MAX, "%" PRId64, bytes);
+}
+
+int
+opt_parse_value(const opt_def *def, const char *text, int64_t *num, char **norm)
+{
+	char		buf[OPT_NAME_MAX];
+	int64_t		v = 0;
+
+	*num = 0;
+	*norm = NULL;
+	if (text == NULL || text[0] == '\0')
+		return -1;
+
+	switch (def->type)
+	{
+		case OPT_TYPE_STRING:
+			if (def->check && !def->check(text))
+				return -1;
+			*norm = xstrdup(text);
+			return 0;
+
+		case OPT_TYPE_PATH:
+			{
+				size_t		n = strlen(text);
+
+				if (text[0] != '/')
+					return -1;
+				while (n > 1 && text[n - 1] == '/')
+					n--;
+				*norm = xstrndup(text, n);
+				if (def->check && !def->check(*norm))
+				{
+					free(*norm);
+					*norm = NULL;
+					return -1;
+				}
+				return 0;
+			}
+
+		case OPT_TYPE_INT:
+			if (!parse_int(text, &v) || v < def->min || v > def->max)
+				return -1;
+			*num = v;
+			*norm = xasprintf("%" PRId64, v);
+			return 0;
+
+		case OPT_TYPE_SIZE:
+			if (!parse_size(text, &v) || v < def->min || v > def->max)
+				return -1;
+			*num = v;
+			opt_format_size(v, buf);
+			*norm = xstrdup(buf);
+			return 0;
+
+		case OPT_TYPE_BOOL:
+			{
+				int			b = parse_bool(text);
+
+				if (b < 0)
+					return -1;
+				*num = b;
+				*norm = xstrdup(b ? "y" : "n");
+				return 0;
+			}
+
+		case OPT_TYPE_ENUM:
+			for (const char *const *a = def->allowed; *a; a++)
+			{
+				if (strcmp(*a, text) == 0)
+				{
+					*norm = xstrdup(text);
+					return 0;
+				}
+			}
+			return -1;
+	}
+	return -1;
+}
+
+static void
+join_allowed(const opt_def *def, const char *sep, char *out, size_t size)
+{
+	size_t		used = 0;
+
+	out[0] = '\0';
+	for (const char *const *a = def->allowed; *a && used < size; a++)
+		used += (size_t) snprintf(out + used, size - used, "%s%s", a == def->allowed ? "" : sep, *a);
+}
+
+void
+opt_describe_allowed(const opt_def *def, char *out, size_t size)
+{
+	char		lo[OPT_NAME_MAX];
+	char		hi[OPT_NAME_MAX];
+
+	switch (def->type)
+	{
+		case OPT_TYPE_STRING:
+			snprintf(out, size, "%s", def->check_desc ? def->check_desc : "a non-empty value");
+			return;
+		case OPT_TYPE_PATH:
+			snprintf(out, size, "an absolute path");
+			return;
+		case OPT_TYPE_INT:
+			snprintf(out, size, "an integer from %" PRId64 " to %" PRId64, def->min, def->max);
+			return;
+		case OPT_TYPE_SIZE:
+			opt_format_size(def->min, lo);
+			opt_format_size(def->max, hi);
+			snprintf(out, size, "a size from %s to %s (bytes, or with a unit: KiB, MiB, GiB, "
+					 "TiB)", lo, hi);
+			return;
+		case OPT_TYPE_BOOL:
+			snprintf(out, size, "y or n");
+			return;
+		case OPT_TYPE_ENUM:
+			{
+				char		list[256];
+
+				join_allowed(def, ", ", list, sizeof(list));
+				snprintf(out, size, "one of %s", list);
+				return;
+			}
+	}
+	snprintf(out, size, "a valid value");
+}
+
+void
+opt_arg_name(const opt_def *def, char *out, size_t size)
+{
+	if (def->arg)
+	{
+		snprintf(out, size, "%s", def->arg);
+		return;
+	}
+	switch (def->type)
+	{
+		case OPT_TYPE_INT:
+			snprintf(out, size, "N");
+			return;
+		case OPT_TYPE_SIZE:
+			snprintf(out, size, "SIZE");
+			return;
+		case OPT_TYPE_PATH:
+			snprintf(out, size, "PATH");
+			return;
+		case OPT_TYPE_BOOL:
+			snprintf(out, size, "y|n");
+			return;
+		case OPT_TYPE_ENUM:
+			join_allowed(def, "|", out, size);
+			return;
+		case OPT_TYPE_STRING:
+			break;
+	}
+	snprintf(out, size, "TEXT");
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Suggestions
+ * ------------------------------------------------------------------------------------- */
+size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t		la = strlen(a);
+	size_t		lb = strlen(b);
+	size_t	   *row = xmalloc((lb + 1) * sizeof(size_t));
+	size_t		result;
+
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++)
+	{
+		size_t		diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++)
+		{
+			size_t		up = row[j];
+			size_t		best = diag + (a[i - 1] == b[j - 1] ? 0 : 1);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	result = row[lb];
+	free(row);
+	return result;
+}
+
+/* Largest distance still worth suggesting for a name of this length. */
+static size_t
+close_enough(const char *name)
+{
+	size_t		n = strlen(name) / 3;
+
+	return n < 1 ? 1 : n > 3 ? 3 : n;
+}
+
+bool
+opt_suggest(const char *name, char out[OPT_NAME_MAX])
+{
+	const char *rest;
+	int			index = 1;
+	size_t		best = SIZE_MAX;
+
+	/* keep the user's repository index when it is a valid one */
+	if (split_repo_index(name, &index, &rest) && (index < 1 || index > REPO_MAX))
+		index = 1;
+	else if (!split_repo_index(name, &index, &rest))
+		index = 1;
+
+	for (size_t i = 0; i < opt_count; i++)
+	{
+		char		candidate[OPT_NAME_MAX];
+		size_t		d;
+
+		opt_full_name(&opt_table[i], index, candidate);
+		d = edit_distance(name, candidate);
+		if (d < best)
+		{
+			best = d;
+			memcpy(out, candidate, OPT_NAME_MAX);
+		}
+	}
+	return best <= close_enough(name);
+}
+
+const char *
+cmd_suggest(const char *name)
+{
+	const char *found = NULL;
+	size_t		best = SIZE_MAX;
+
+	for (size_t i = 0; i < cmd_count; i++)
+	{
+		size_t		d = edit_distance(name, cmd_table[i].name);
+
+		if (d < best)
+		{
+			best = d;
+			found = cmd_table[i].name;
+		}
+	}
+	return best <= close_enough(name) ? found : NULL;
+}
