@@ -5,12 +5,27 @@
  * requests); use one client per thread. http_execute performs exactly one attempt:
  * retrying (with re-signing) is the caller's job, using http_retryable() and
  * http_backoff(). Transport failures (connect refused, reset, timeout, TLS) return -1
- * with DRB_ERR_STORAGE and curl's message; any HTTP status returns 0 with status set.
+ * with DRB_ERR_STORAGE and curl's message, except certificate verification failures and
+ * unusable CA files: DRB_ERR_CONFIG, as retrying cannot help; any HTTP status returns 0
+ * with status set.
  *
- * Response body: when req->sink is set and the status is 2xx, body bytes are pushed
- * into req->sink as they arrive (never finished by http); resp->sink_bytes counts them.
- * Otherwise (error statuses, or no sink) the body is collected in resp->body, capped at
- * 1 MiB. Response header names are stored lower-cased.
+ * Request: the body (PUT, POST) is sent from memory with a Content-Length; "Expect:" is
+ * suppressed; no credentials are ever put in the URL or in curl's user/password options
+ * (object stores authenticate with signed headers). Redirects are not followed. TLS peer
+ * and host verification are on unless options->verify_tls is false.
+ *
+ * Response body: when req->sink is set and the status is 2xx (or exactly req->sink_status
+ * when that is non-zero), body bytes are pushed into req->sink as they arrive (never
+ * finished by http); resp->sink_bytes counts them, also when the transfer fails midway
+ * (the caller can resume from there). Otherwise (error statuses, or no sink) the body is
+ * collected in resp->body, capped at 1 MiB. Response header names are stored lower-cased,
+ * values without surrounding white space.
+ *
+ * Stalls: a connection that cannot be opened within timeout_seconds, or a transfer that
+ * moves no byte for timeout_seconds, fails as a transport error.
+ *
+ * The first http_client_new() initialises libcurl and sets SIGPIPE to be ignored in the
+ * whole process (a peer closing a TLS connection must not kill drbackup).
  */
 #ifndef DRB_HTTP_H
 #define DRB_HTTP_H
@@ -26,7 +41,7 @@ typedef struct http_options
 {
 	bool		verify_tls;
 	const char *ca_file;		/* NULL: system default */
-	int			timeout_seconds;	/* connect timeout and low-speed (stall) limit */
+	int			timeout_seconds;	/* connect timeout and low-speed (stall) limit; <= 0: 60 */
 } http_options;
 
 typedef struct http_request
@@ -38,6 +53,7 @@ typedef struct http_request
 	const uint8_t *body;		/* request body (may be NULL) */
 	size_t		body_len;
 	filter_t   *sink;			/* optional streaming sink for 2xx bodies */
+	long		sink_status;	/* 0: stream any 2xx body; else only this status (e.g. 206) */
 } http_request;
 
 typedef struct http_response
@@ -53,15 +69,24 @@ typedef struct http_response
 
 typedef struct http_client http_client;
 
+/* A new client; options NULL means TLS verification on, system CAs, 60 s timeout. */
 http_client *http_client_new(const http_options *options);
 void		http_client_free(http_client *client);
 
-/* One attempt. resp must be zero-initialised or reset by http_response_free. */
+/*
+ * One attempt. resp must be zero-initialised or reset by http_response_free; whatever it
+ * still holds from an earlier call is freed first. Returns 0 when an HTTP status was
+ * received (resp->status), -1 on a transport failure (DRB_ERR_STORAGE, curl's message) or
+ * when the sink failed (resp->sink_failed, the sink's error is kept).
+ */
 int			http_execute(http_client *client, const http_request *req, http_response *resp);
+/* Value of a response header (name in lower case), NULL when absent. */
 const char *http_response_header(const http_response *resp, const char *name);
+/* Frees what resp holds and zeroes it, ready for the next http_execute. */
 void		http_response_free(http_response *resp);
 
-/* True for statuses worth retrying: 408, 429, 500, 502, 503, 504 and other 5xx. */
+/* True for statuses worth retrying: 408, 429, 500, 502, 503, 504 and other 5xx except
+ * 501 (Not Implemented) and 505, which do not change on a retry. */
 bool		http_retryable(long status);
 /* Sleep before attempt number attempt (1-based): base 100 ms * 2^(attempt-1), capped at
  * 10 s, with full jitter. */
