@@ -311,9 +311,10 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "repo-s3-upload-concurrency", .type = OPT_TYPE_INT, .group = OPT_GROUP_REPO,
-		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "4",
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "3",
 		.min = 1, .max = 16,
-		.help = "Parts of one multipart upload in flight at the same time.",
+		.help = "Parts of one multipart upload in flight at the same time. Memory per upload is "
+		"about repo-s3-part-size x (this + 1).",
 	},
 	{
 		.name = "repo-s3-kms-key-id", .type = OPT_TYPE_STRING, .group = OPT_GROUP_REPO,

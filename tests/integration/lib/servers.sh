@@ -39,7 +39,7 @@ wait_for() {
 	echo "timed out waiting for: $*" >&2; return 1
 }
 
-_it_track() { _it_pids+=("$1"); echo "$1" >> "$IT_DIR/pids"; }
+_it_track() { _it_pids+=("$1"); echo "$1" >> "$IT_DIR/pids"; disown "$1" 2>/dev/null; }
 
 swift_start() {
 	local S=$IT_DIR/swift base
