@@ -1,1 +1,37 @@
-/* placeholder */
+/*
+ * filter_compress.h — streaming compression and decompression filters.
+ *
+ * Types (repo.h compress_type): zstd (one zstd frame, ZSTD_compressStream2), lz4 (one LZ4
+ * frame, LZ4F API), gz (one gzip member, zlib deflate with the gzip wrapper), none (bytes
+ * pass through). The output of each is a standard stream the matching command-line tool
+ * reads; the decompressors also accept several concatenated frames/members.
+ *
+ * Memory is bounded by the codec's window plus an output buffer of COMPRESS_OUT_SIZE:
+ * output is collected there and pushed on in pieces of that size (and the rest at finish).
+ * Decompression bounds the zstd window at 8 MiB (levels up to 19 never exceed it).
+ *
+ * Errors: compressing fails only on internal errors (DRB_ERR_INTERNAL); decompressing
+ * fails with DRB_ERR_INTEGRITY "object 'path': corrupt compressed data (...)" — also when
+ * the stream ends inside a frame or is missing altogether.
+ */
+#ifndef DRB_FILTER_COMPRESS_H
+#define DRB_FILTER_COMPRESS_H
+
+#include "filter.h"
+#include "repo.h"
+
+#define COMPRESS_OUT_SIZE (1024 * 1024)
+
+/*
+ * Check a level for a type: zstd 1..19, lz4 0..12, gz 0..9, none any.
+ * DRB_ERR_CONFIG naming the type and the valid range otherwise.
+ */
+int			compress_level_check(compress_type type, int level);
+
+/* New compressor; NULL + err on failure. level must have passed compress_level_check. */
+filter_t   *filter_compress_new(compress_type type, int level);
+
+/* New decompressor; path names the object in error messages. NULL + err on failure. */
+filter_t   *filter_decompress_new(compress_type type, const char *path);
+
+#endif

@@ -65,11 +65,24 @@ typedef struct repo_object_result
 /*
  * Initialise a repository: write drbackup.repo (+ copy) with a new random data key when
  * absent. When present: succeed if cipher matches and the passphrase opens it, else fail.
+ * A missing, damaged or different key file is rewritten from the one that opened. A
+ * location without key files that already holds objects is refused (DRB_ERR_STANZA).
+ * Does not take ownership of settings->storage.
  */
 int			repo_create(const repo_settings *settings);
 
+/*
+ * key-rotate: re-wrap the repository's data key under new_passphrase (settings hold the
+ * current one) and rewrite drbackup.repo, then drbackup.repo.copy. Objects are untouched:
+ * the data key and its id stay the same. Does not take ownership of settings->storage.
+ */
+int			repo_key_rotate(const repo_settings *settings, const char *new_passphrase);
+
 /* Open an initialised repository (reads and unwraps the key). NULL + err on failure:
- * DRB_ERR_NOT_FOUND "repository N (...) is not initialised", DRB_ERR_CRYPTO wrong passphrase. */
+ * DRB_ERR_NOT_FOUND "repository N (...) is not initialised", DRB_ERR_CRYPTO wrong passphrase,
+ * DRB_ERR_CONFIG cipher settings that do not match the key file or bad settings (compress
+ * level, chunk size), DRB_ERR_INTEGRITY both key files damaged. drbackup.repo.copy is read
+ * only when drbackup.repo is missing, damaged or does not open (a warning is logged). */
 repo_t	   *repo_open(const repo_settings *settings);
 void		repo_close(repo_t *repo);
 storage_t  *repo_storage(repo_t *repo);
@@ -81,6 +94,7 @@ int			repo_index(const repo_t *repo);
  * successful finish aborts (nothing visible). NULL + err on failure.
  */
 filter_t   *repo_put_open(repo_t *repo, const char *path, repo_object_result *result);
+/* Reads fd to its end (regular files of 4 MiB or more with a read-ahead thread). */
 int			repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result);
 int			repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
 						 repo_object_result *result);
