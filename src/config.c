@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "filter_compress.h"
 #include "error.h"
 #include "ini.h"
 #include "log.h"
@@ -702,14 +703,10 @@ static int
 check_combinations(const config_t *cfg)
 {
 	const cmd_def *cmd = cmd_by_id(cfg->command);
-	static const struct
-	{
-		const char *type;
-		int64_t		min;
-		int64_t		max;
-	}			levels[] = {{"zstd", 1, 19}, {"lz4", 0, 12}, {"gz", 0, 9}};
-	const char *type = cfg_str(cfg, "compress-type");
-	int64_t		level = cfg_int(cfg, "compress-level");
+	int			type = compress_type_parse(cfg_str(cfg, "compress-type"));
+	int			lo,
+				hi,
+				dflt;
 	bool		cli;
 
 	if (cmd && cmd->needs_stanza && cfg_str(cfg, "stanza") == NULL)
@@ -717,19 +714,18 @@ check_combinations(const config_t *cfg)
 					   "variable DRBACKUP_STANZA)", cmd->name);
 
 	/* a level the chosen compressor does not have is a mistake wherever it came from */
+	if (type <= COMPRESS_NONE || !cfg_is_set(cfg, "compress-level"))
+		return 0;
+	compress_level_range((compress_type) type, &lo, &hi, &dflt);
+	int64_t		level = cfg_int(cfg, "compress-level");
+
 	cli = strcmp(cfg_source(cfg, "compress-level"), "command line") == 0 ||
 		strcmp(cfg_source(cfg, "compress-type"), "command line") == 0;
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-	{
-		if (strcmp(type, levels[i].type) != 0)
-			continue;
-		if (level < levels[i].min || level > levels[i].max)
-			return err_set(cli ? DRB_ERR_USAGE : DRB_ERR_CONFIG,
-						   "option 'compress-level' is %lld (from %s) but compress-type '%s' "
-						   "allows levels %lld to %lld", (long long) level,
-						   cfg_source(cfg, "compress-level"), type,
-						   (long long) levels[i].min, (long long) levels[i].max);
-	}
+	if (level < lo || level > hi)
+		return err_set(cli ? DRB_ERR_USAGE : DRB_ERR_CONFIG,
+					   "option 'compress-level' is %lld (from %s) but compress-type '%s' "
+					   "allows levels %d to %d", (long long) level,
+					   cfg_source(cfg, "compress-level"), cfg_str(cfg, "compress-type"), lo, hi);
 	return 0;
 }
 

@@ -41,26 +41,36 @@ typedef struct codec_filter
 	bool		frame_open;
 } codec_filter;
 
+void
+compress_level_range(compress_type type, int *lo, int *hi, int *dflt)
+{
+	static const struct
+	{
+		int			lo,
+					hi,
+					dflt;
+	}			levels[] = {
+		[COMPRESS_NONE] = {0, 0, 0},
+		[COMPRESS_ZSTD] = {1, 19, 3},
+		[COMPRESS_LZ4] = {0, 12, 1},
+		[COMPRESS_GZ] = {0, 9, 6},
+	};
+
+	*lo = levels[type].lo;
+	*hi = levels[type].hi;
+	*dflt = levels[type].dflt;
+}
+
 int
 compress_level_check(compress_type type, int level)
 {
-	int			lo = 0;
-	int			hi = 0;
+	int			lo,
+				hi,
+				dflt;
 
-	switch (type)
-	{
-		case COMPRESS_NONE:
-			return 0;
-		case COMPRESS_ZSTD:
-			lo = 1, hi = 19;
-			break;
-		case COMPRESS_LZ4:
-			lo = 0, hi = 12;
-			break;
-		case COMPRESS_GZ:
-			lo = 0, hi = 9;
-			break;
-	}
+	if (type == COMPRESS_NONE)
+		return 0;
+	compress_level_range(type, &lo, &hi, &dflt);
 	if (level < lo || level > hi)
 		return err_set(DRB_ERR_CONFIG, "compress-level=%d is not valid for compress-type=%s "
 					   "(allowed %d..%d)", level, compress_type_name(type), lo, hi);

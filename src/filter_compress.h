@@ -23,8 +23,15 @@
 #define COMPRESS_OUT_SIZE (1024 * 1024)
 
 /*
- * Check a level for a type: zstd 1..19, lz4 0..12, gz 0..9, none any.
- * DRB_ERR_CONFIG naming the type and the valid range otherwise.
+ * Levels each compressor takes and the one used when compress-level is not set:
+ * zstd 1..19 (3), lz4 0..12 (1: fast mode; above 2 is LZ4-HC), gz 0..9 (6), none 0..0.
+ * The one table of levels; configuration validates against it.
+ */
+void		compress_level_range(compress_type type, int *lo, int *hi, int *dflt);
+
+/*
+ * Check a level for a type. DRB_ERR_CONFIG naming the type and the valid range otherwise
+ * (none accepts any level: it has nothing to tune).
  */
 int			compress_level_check(compress_type type, int level);
 

@@ -154,9 +154,9 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "compress-level", .type = OPT_TYPE_INT, .group = OPT_GROUP_GENERAL,
-		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .def = "3", .min = 0, .max = 22,
-		.help = "Compression level. The valid range depends on compress-type: zstd 1..19, "
-		"lz4 0..12, gz 0..9; ignored for none.",
+		.section = OPT_SECTION_ANY, .commands = CMDS_ALL, .min = 0, .max = 22,
+		.help = "Compression level. Unset: the type's default (zstd 3, lz4 1, gz 6). The valid "
+		"range depends on compress-type: zstd 1..19, lz4 0..12, gz 0..9; ignored for none.",
 	},
 
 	/* logging */

@@ -9,6 +9,7 @@
 #include "ini.h"
 #include "log.h"
 #include "mem.h"
+#include "filter_compress.h"
 #include "repo_config.h"
 #include "storage_gcs.h"
 #include "storage_posix.h"
@@ -261,7 +262,15 @@ repo_config_settings(const config_t *cfg, int n, repo_settings *out)
 	out->cipher = (cipher_type) cipher_type_parse(cfg_repo_str(cfg, n, "cipher-type"));
 	out->passphrase = cfg_repo_str(cfg, n, "cipher-pass");
 	out->compress = (compress_type) compress_type_parse(cfg_str(cfg, "compress-type"));
-	out->compress_level = (int) cfg_int(cfg, "compress-level");
+	if (cfg_is_set(cfg, "compress-level"))
+		out->compress_level = (int) cfg_int(cfg, "compress-level");
+	else
+	{
+		int			lo,
+					hi;
+
+		compress_level_range(out->compress, &lo, &hi, &out->compress_level);
+	}
 	if (out->cipher != CIPHER_NONE && (out->passphrase == NULL || *out->passphrase == '\0'))
 		return err_set(DRB_ERR_CONFIG, "repository %d: repo%d-cipher-type=%s needs repo%d-cipher-pass "
 					   "(in the config file or DRBACKUP_REPO%d_CIPHER_PASS)", n, n,

@@ -177,7 +177,9 @@ test_defaults(void **state)
 	assert_string_equal(cfg_source(cfg, "process-max"), "default");
 	assert_false(cfg_is_set(cfg, "process-max"));
 	assert_string_equal(cfg_str(cfg, "compress-type"), "zstd");
-	assert_int_equal(cfg_int(cfg, "compress-level"), 3);
+	/* unset: the compressor's own default applies (compress_level_range) */
+	assert_false(cfg_is_set(cfg, "compress-level"));
+	assert_null(cfg_str(cfg, "compress-level"));
 	assert_string_equal(cfg_str(cfg, "log-level-console"), "warn");
 	assert_string_equal(cfg_str(cfg, "output"), "text");
 	assert_int_equal(cfg_int(cfg, "pg1-port"), 5432);
