@@ -31,6 +31,16 @@ struct http_client
 	char		errbuf[CURL_ERROR_SIZE];
 };
 
+struct http_pool
+{
+	http_options options;		/* options.ca_file points at ca_file */
+	char	   *ca_file;
+	int			max_idle;
+	pthread_mutex_t lock;
+	http_client **idle;			/* max_idle slots, nidle of them in use */
+	int			nidle;
+};
+
 /* State of one http_execute call, shared with the curl callbacks. */
 typedef struct http_transfer
 {
@@ -84,6 +94,61 @@ http_client_free(http_client *client)
 	curl_easy_cleanup(client->curl);
 	free(client->ca_file);
 	free(client);
+}
+
+http_pool *
+http_pool_new(const http_options *options, int max_idle)
+{
+	http_pool  *pool = xcalloc(1, sizeof(*pool));
+
+	pool->options.verify_tls = options ? options->verify_tls : true;
+	pool->ca_file = options && options->ca_file ? xstrdup(options->ca_file) : NULL;
+	pool->options.ca_file = pool->ca_file;
+	pool->options.timeout_seconds = options ? options->timeout_seconds : 0;
+	pool->max_idle = max_idle < 1 ? 1 : max_idle;
+	pool->idle = xcalloc((size_t) pool->max_idle, sizeof(*pool->idle));
+	pthread_mutex_init(&pool->lock, NULL);
+	return pool;
+}
+
+http_client *
+http_pool_get(http_pool *pool)
+{
+	http_client *c = NULL;
+
+	pthread_mutex_lock(&pool->lock);
+	if (pool->nidle > 0)
+		c = pool->idle[--pool->nidle];
+	pthread_mutex_unlock(&pool->lock);
+	return c ? c : http_client_new(&pool->options);
+}
+
+void
+http_pool_put(http_pool *pool, http_client *client)
+{
+	if (client == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->nidle < pool->max_idle)
+	{
+		pool->idle[pool->nidle++] = client;
+		client = NULL;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	http_client_free(client);	/* the pool is full: NULL when it was kept */
+}
+
+void
+http_pool_free(http_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	for (int i = 0; i < pool->nidle; i++)
+		http_client_free(pool->idle[i]);
+	free(pool->idle);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->ca_file);
+	free(pool);
 }
 
 static void
@@ -350,6 +415,15 @@ http_retryable(long status)
 	if (status == 501 || status == 505)
 		return false;			/* Not Implemented, HTTP Version Not Supported: permanent */
 	return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
+
+bool
+http_status_in(long status, const long *accepted, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (accepted[i] != 0 && accepted[i] == status)
+			return true;
+	return false;
 }
 
 void

@@ -24,6 +24,12 @@
  * Stalls: a connection that cannot be opened within timeout_seconds, or a transfer that
  * moves no byte for timeout_seconds, fails as a transport error.
  *
+ * Pools: a driver serving several threads keeps its clients in an http_pool. A thread
+ * takes a client with http_pool_get, owns it alone until it gives it back with
+ * http_pool_put, and never uses it after that. The pool keeps at most max_idle idle
+ * clients (their connections stay open for the next request); a client given back to a
+ * full pool is freed. Clients are made on demand, so a pool costs nothing until used.
+ *
  * The first http_client_new() initialises libcurl and sets SIGPIPE to be ignored in the
  * whole process (a peer closing a TLS connection must not kill drbackup).
  */
@@ -88,9 +94,25 @@ void		http_response_free(http_response *resp);
 /* True for statuses worth retrying: 408, 429, 500, 502, 503, 504 and other 5xx except
  * 501 (Not Implemented) and 505, which do not change on a retry. */
 bool		http_retryable(long status);
+/* True when status is one of the n statuses in accepted (0 entries never match). */
+bool		http_status_in(long status, const long *accepted, size_t n);
 /* Sleep before attempt number attempt (1-based): base 100 ms * 2^(attempt-1), capped at
  * 10 s, with full jitter. */
 void		http_backoff(int attempt);
+
+typedef struct http_pool http_pool;
+
+/* A pool making clients with a copy of options (NULL: as http_client_new); keeps at
+ * most max_idle (>= 1) idle clients. No network, no libcurl call: never fails. */
+http_pool  *http_pool_new(const http_options *options, int max_idle);
+/* An idle client of the pool, else a new one; NULL with http_client_new's error.
+ * Thread-safe. The caller owns the client until http_pool_put. */
+http_client *http_pool_get(http_pool *pool);
+/* Gives client back for reuse, or frees it when max_idle clients are already idle.
+ * NULL is ignored. Thread-safe. */
+void		http_pool_put(http_pool *pool, http_client *client);
+/* Frees the idle clients and the pool. Every client taken must have been given back. */
+void		http_pool_free(http_pool *pool);
 
 /* RFC 3986 percent-encoding; keep_slash leaves '/' as is (for paths). Caller frees. */
 char	   *http_uri_encode(const char *s, bool keep_slash);

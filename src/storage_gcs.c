@@ -1,28 +1,21 @@
 /*
- * storage_gcs.c — the Google Cloud Storage driver over the JSON API (see storage_gcs.h
- * and the contract in storage.h).
+ * storage_gcs.c — the Google Cloud Storage driver over the JSON API, its core (see
+ * storage_gcs.h, the contract in storage.h, and storage_gcs.intern.h for how its files
+ * divide the work; the writer is in storage_gcs_write.c).
  *
  * Object names are "prefix/path". Every request carries "Authorization: Bearer <token>"
  * from gcs_auth; a 401 makes the driver drop that token and try once more with a new one.
  * Transport errors and retryable statuses are retried with http_backoff, up to
- * settings->retries extra attempts. HTTP clients come from a small pool, so one driver
- * may serve several threads (each request holds its own client).
- *
- * Writes buffer up to chunk_size bytes: an object that fits is sent in one media upload;
- * a larger one goes through a resumable session whose chunks are acknowledged with 308
- * and a Range header. Either way GCS shows the object only once the upload completes;
- * a writer freed before that deletes its session. The size and MD5 the store reports
- * for the new object are checked against what was sent.
+ * settings->retries extra attempts. HTTP clients come from a pool (http_pool), so one
+ * driver may serve several threads (each request holds its own client).
  */
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "error.h"
 #include "gcs_auth.h"
@@ -30,76 +23,29 @@
 #include "log.h"
 #include "mem.h"
 #include "storage_gcs.h"
+#include "storage_gcs.intern.h"
 
 #define GCS_DEFAULT_ENDPOINT	"https://storage.googleapis.com"
 #define GCS_CHUNK_ALIGN			(256 * 1024)
 #define GCS_DEFAULT_CHUNK		(16 * 1024 * 1024)
 #define GCS_ERROR_QUOTE_MAX		300		/* bytes of a non-JSON error body quoted */
 #define GCS_MAX_HEADERS			8
-
-typedef struct gcs_storage
-{
-	storage_t	base;
-	char	   *endpoint;		/* without a trailing '/' */
-	char	   *bucket;
-	char	   *bucket_enc;		/* percent-encoded for URLs */
-	char	   *prefix;			/* "" or "a/b" */
-	size_t		chunk_size;
-	int			retries;
-	char	   *ca_file;
-	http_options http;
-	gcs_auth   *auth;
-	pthread_mutex_t pool_lock;
-	http_client **idle;			/* clients not in use */
-	size_t		nidle;
-	size_t		idle_cap;
-} gcs_storage;
-
-/* State of one request across its attempts. */
-typedef struct gcs_try
-{
-	int			attempt;		/* attempts sent so far */
-	bool		refreshed;		/* already retried once after a 401 */
-	bool		no_token;		/* no access token could be had: do not retry */
-	char	   *token;			/* token the last attempt used */
-} gcs_try;
+#define GCS_POOL_MAX			32		/* idle HTTP clients kept */
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Take an idle HTTP client or make one; NULL with an error. */
-static http_client *
-client_get(gcs_storage *g)
+http_client *
+gcs_client_get(gcs_storage *g)
 {
-	http_client *c = NULL;
+	http_client *c = http_pool_get(g->pool);
 
-	pthread_mutex_lock(&g->pool_lock);
-	if (g->nidle > 0)
-		c = g->idle[--g->nidle];
-	pthread_mutex_unlock(&g->pool_lock);
-	if (c == NULL && (c = http_client_new(&g->http)) == NULL)
+	if (c == NULL)
 		err_wrap("unable to create an HTTP client for %s", g->base.description);
 	return c;
 }
 
-/* Give a client back to the pool. */
-static void
-client_put(gcs_storage *g, http_client *c)
-{
-	if (c == NULL)
-		return;
-	pthread_mutex_lock(&g->pool_lock);
-	if (g->nidle == g->idle_cap)
-	{
-		g->idle_cap = g->idle_cap ? g->idle_cap * 2 : 4;
-		g->idle = xrealloc(g->idle, g->idle_cap * sizeof(*g->idle));
-	}
-	g->idle[g->nidle++] = c;
-	pthread_mutex_unlock(&g->pool_lock);
-}
-
-/* Full object name for a repository path. Caller frees. */
-static char *
-object_name(const gcs_storage *g, const char *path)
+char *
+gcs_object_name(const gcs_storage *g, const char *path)
 {
 	return g->prefix[0] ? xasprintf("%s/%s", g->prefix, path) : xstrdup(path);
 }
@@ -116,8 +62,8 @@ object_url(const gcs_storage *g, const char *name, const char *query)
 	return url;
 }
 
-static void
-try_reset(gcs_try *t)
+void
+gcs_try_reset(gcs_try *t)
 {
 	if (t->token)
 	{
@@ -127,11 +73,7 @@ try_reset(gcs_try *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/*
- * One attempt of req with the current access token added. Returns http_execute's
- * result; -1 with t->no_token set when no token could be had. resp is reset first.
- */
-static int
+int
 gcs_send(gcs_storage *g, http_client *c, const http_request *req, http_response *resp, gcs_try *t)
 {
 	const char *headers[GCS_MAX_HEADERS + 1];
@@ -170,7 +112,7 @@ gcs_send(gcs_storage *g, http_client *c, const http_request *req, http_response 
  * After an attempt that did not succeed: true when another attempt should be made
  * (after a back-off sleep, or at once with a new token after a first 401).
  */
-static bool
+bool
 gcs_again(gcs_storage *g, gcs_try *t, int rc, const http_response *resp, const char *what)
 {
 	if (t->no_token)
@@ -204,7 +146,7 @@ gcs_again(gcs_storage *g, gcs_try *t, int rc, const http_response *resp, const c
  * req with retries (see gcs_again). Returns 0 with resp holding the last reply (any
  * status) or -1 when the last attempt failed without a reply.
  */
-static int
+int
 gcs_request(gcs_storage *g, http_client *c, const http_request *req, http_response *resp,
 			const char *what)
 {
@@ -216,16 +158,12 @@ gcs_request(gcs_storage *g, http_client *c, const http_request *req, http_respon
 	while ((rc != 0 || resp->status >= 300) && gcs_again(g, &t, rc, resp, what));
 	if (rc != 0 && !t.no_token && t.attempt > 1)
 		err_wrap("after %d attempts", t.attempt);
-	try_reset(&t);
+	gcs_try_reset(&t);
 	return rc;
 }
 
-/*
- * Record the error for a reply with an unexpected status: DRB_ERR_NOT_FOUND for 404,
- * DRB_ERR_STORAGE otherwise, with GCS's error message (or the start of the body).
- */
-static int
-status_error(const http_response *resp, const char *op, const char *bucket, const char *name)
+int
+gcs_status_error(const http_response *resp, const char *op, const char *bucket, const char *name)
 {
 	const char *body = resp->body.len ? (const char *) resp->body.data : "";
 	json_t	   *root = json_loadb(body, resp->body.len, 0, NULL);
@@ -243,8 +181,8 @@ status_error(const http_response *resp, const char *op, const char *bucket, cons
 }
 
 /* A JSON number or decimal string as uint64; false when neither. */
-static bool
-json_u64(json_t *v, uint64_t *out)
+bool
+gcs_json_u64(json_t *v, uint64_t *out)
 {
 	char	   *end;
 
@@ -273,8 +211,31 @@ parse_rfc3339(const char *s)
 	return (int64_t) timegm(&tm);
 }
 
+int
+gcs_call_run(gcs_storage *g, gcs_call *call)
+{
+	http_client *c = gcs_client_get(g);
+	http_response resp = {0};
+	char	   *what;
+	int			rc;
+
+	if (c == NULL)
+		return -1;
+	what = xasprintf("%s 'gs://%s/%s'", call->transport_op ? call->transport_op : call->op,
+					 g->bucket, call->name);
+	if ((rc = gcs_request(g, c, &call->req, &resp, what)) != 0)
+		err_wrap("unable to %s", what);
+	else if (!http_status_in(resp.status, call->ok, GCS_MAX_OK))
+		rc = gcs_status_error(&resp, call->op, g->bucket, call->name);
+	else if (call->answer)
+		rc = call->answer(g, call, &resp, what);
+	http_response_free(&resp);
+	http_pool_put(g->pool, c);
+	free(what);
+	return rc;
+}
+
 static int	gcs_head(storage_t *s, const char *path, storage_info *out);
-static int	delete_object(gcs_storage *g, const char *name);
 
 /* ---------------------------------------------------------------- read */
 
@@ -332,11 +293,11 @@ static int
 gcs_read(storage_t *s, const char *path, uint64_t offset, uint64_t length, filter_t *sink)
 {
 	gcs_storage *g = (gcs_storage *) s;
-	char	   *name = object_name(g, path);
+	char	   *name = gcs_object_name(g, path);
 	char	   *url = object_url(g, name, "alt=media");
 	char	   *what = xasprintf("read 'gs://%s/%s'", g->bucket, name);
 	read_guard	guard = {{&guard_ops, sink}, 0, length, name};
-	http_client *c = client_get(g);
+	http_client *c = gcs_client_get(g);
 	http_response resp = {0};
 	gcs_try		t = {0};
 	char		range[64];
@@ -383,7 +344,7 @@ gcs_read(storage_t *s, const char *path, uint64_t offset, uint64_t length, filte
 		if (!gcs_again(g, &t, rc, &resp, what))
 		{
 			if (rc == 0)
-				rc = status_error(&resp, "read", g->bucket, name);
+				rc = gcs_status_error(&resp, "read", g->bucket, name);
 			else if (!resp.sink_failed && !t.no_token)
 				err_wrap("unable to %s after %d attempts (%" PRIu64 " bytes received)", what,
 						 t.attempt, guard.pushed);
@@ -391,444 +352,66 @@ gcs_read(storage_t *s, const char *path, uint64_t offset, uint64_t length, filte
 		}
 	}
 	http_response_free(&resp);
-	client_put(g, c);
-	try_reset(&t);
+	http_pool_put(g->pool, c);
+	gcs_try_reset(&t);
 	free(what);
 	free(url);
 	free(name);
 	return rc;
 }
 
-/* ---------------------------------------------------------------- write */
-
-typedef struct gcs_writer
-{
-	filter_t	base;
-	gcs_storage *g;
-	char	   *name;
-	uint8_t    *buf;			/* bytes from buf_offset not yet persisted */
-	size_t		len;
-	size_t		cap;
-	uint64_t	buf_offset;		/* object offset of buf[0] */
-	uint64_t	total;			/* bytes pushed so far */
-	char	   *session;		/* resumable session URI, once started */
-	EVP_MD_CTX *md5;
-	char		md5_b64[32];	/* standard base64 MD5, set by finish */
-	bool		failed;
-	bool		done;
-} gcs_writer;
-
-/*
- * Check the metadata of a completed upload. On a mismatch the object holds other bytes
- * than were sent: delete it (best effort) so that it is not taken for good.
- */
-static int
-upload_verify(gcs_writer *w, http_response *resp)
-{
-	json_t	   *root = json_loadb((const char *) resp->body.data, resp->body.len, 0, NULL);
-	uint64_t	size = 0;
-	const char *md5 = root ? json_string_value(json_object_get(root, "md5Hash")) : NULL;
-	int			rc = 0;
-
-	if (root == NULL || !json_u64(json_object_get(root, "size"), &size))
-		rc = err_set(DRB_ERR_INTEGRITY, "GCS answered the upload of 'gs://%s/%s' without the "
-					 "object's size", w->g->bucket, w->name);
-	else if (size != w->total)
-		rc = err_set(DRB_ERR_INTEGRITY, "GCS stored %" PRIu64 " bytes for 'gs://%s/%s' but %" PRIu64
-					 " were sent", size, w->g->bucket, w->name, w->total);
-	else if (md5 && strcmp(md5, w->md5_b64) != 0)
-		rc = err_set(DRB_ERR_INTEGRITY, "GCS reports MD5 %s for 'gs://%s/%s' but the bytes sent have %s",
-					 md5, w->g->bucket, w->name, w->md5_b64);
-	json_decref(root);
-	if (rc != 0)
-	{
-		drb_err		kind = err_kind();
-		char	   *saved = xstrdup(err_msg());
-
-		if (delete_object(w->g, w->name) != 0)
-			log_warn("unable to remove the mismatching object: %s", err_msg());
-		err_set(kind, "%s", saved);
-		free(saved);
-	}
-	return rc;
-}
-
-/* Start the resumable session; sets w->session. */
-static int
-session_start(gcs_writer *w, http_client *c)
-{
-	gcs_storage *g = w->g;
-	char	   *enc = http_uri_encode(w->name, false);
-	char	   *url = xasprintf("%s/upload/storage/v1/b/%s/o?uploadType=resumable&name=%s",
-								g->endpoint, g->bucket_enc, enc);
-	char	   *what = xasprintf("start the upload of 'gs://%s/%s'", g->bucket, w->name);
-	const char *headers[] = {"X-Upload-Content-Type: application/octet-stream"};
-	http_request req = {.method = "POST", .url = url, .headers = headers, .nheaders = 1};
-	http_response resp = {0};
-	const char *loc;
-	int			rc = gcs_request(g, c, &req, &resp, what);
-
-	if (rc != 0)
-		err_wrap("unable to %s", what);
-	else if (resp.status != 200 && resp.status != 201)
-		rc = status_error(&resp, "start the resumable upload of", g->bucket, w->name);
-	else if ((loc = http_response_header(&resp, "location")) == NULL || loc[0] == '\0')
-		rc = err_set(DRB_ERR_STORAGE, "unable to %s: no Location header in the reply", what);
-	else
-		w->session = xstrdup(loc);
-	http_response_free(&resp);
-	free(what);
-	free(url);
-	free(enc);
-	return rc;
-}
-
-/* Bytes persisted according to a 308 reply's Range header ("bytes=0-N"); 0 if none. */
-static bool
-persisted_of(const http_response *resp, uint64_t *out)
-{
-	const char *range = http_response_header(resp, "range");
-	uint64_t	last;
-
-	*out = 0;
-	if (range == NULL)
-		return true;
-	if (sscanf(range, "bytes=0-%" SCNu64, &last) != 1)
-		return false;
-	*out = last + 1;
-	return true;
-}
-
-/* Drop the buffered bytes before object offset upto (now persisted). */
-static int
-advance_to(gcs_writer *w, uint64_t upto)
-{
-	size_t		drop;
-
-	if (upto < w->buf_offset || upto > w->buf_offset + w->len)
-		return err_set(DRB_ERR_STORAGE, "GCS reports %" PRIu64 " bytes persisted for the upload of "
-					   "'gs://%s/%s', outside the %" PRIu64 "-%" PRIu64 " range held", upto,
-					   w->g->bucket, w->name, w->buf_offset, w->buf_offset + w->len);
-	drop = (size_t) (upto - w->buf_offset);
-	memmove(w->buf, w->buf + drop, w->len - drop);
-	w->len -= drop;
-	w->buf_offset = upto;
-	return 0;
-}
-
-/*
- * Send the buffered bytes into the session. Not final: returns once the store has
- * acknowledged (part of) them; what it did not take stays buffered. Final: declares the
- * total and returns once the object is complete and verified. After a transport error
- * or retryable status, asks the session how far it got and resends from there.
- */
-static int
-session_put(gcs_writer *w, http_client *c, bool final)
-{
-	gcs_storage *g = w->g;
-	char	   *what = xasprintf("upload to 'gs://%s/%s'", g->bucket, w->name);
-	char		crange[96];
-	char		total[32];
-	const char *headers[] = {crange};
-	http_request req = {.method = "PUT", .url = w->session, .headers = headers, .nheaders = 1};
-	http_response resp = {0};
-	gcs_try		t = {0};
-	bool		query = false;
-	int			rc = -1;
-
-	snprintf(total, sizeof(total), final ? "%" PRIu64 : "*", w->total);
-	for (;;)
-	{
-		uint64_t	before = w->buf_offset;
-		uint64_t	persisted;
-
-		if (query || w->len == 0)
-		{
-			/* a status query, or the final request when every byte is already there */
-			snprintf(crange, sizeof(crange), "Content-Range: bytes */%s", total);
-			req.body = NULL;
-			req.body_len = 0;
-		}
-		else
-		{
-			snprintf(crange, sizeof(crange), "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%s",
-					 w->buf_offset, w->buf_offset + w->len - 1, total);
-			req.body = w->buf;
-			req.body_len = w->len;
-		}
-
-		rc = gcs_send(g, c, &req, &resp, &t);
-		if (rc == 0 && resp.status == 308)
-		{
-			if (!persisted_of(&resp, &persisted))
-			{
-				rc = err_set(DRB_ERR_STORAGE, "unable to %s: unparsable Range '%s' in the 308 reply",
-							 what, http_response_header(&resp, "range"));
-				break;
-			}
-			if ((rc = advance_to(w, persisted)) != 0)
-				break;
-			if (query)
-			{
-				t.attempt--;	/* an answered status query costs no attempt */
-				query = false;	/* now resend what it lacks, if anything */
-				if (!final && w->len == 0)
-					break;
-				continue;
-			}
-			if (!final)
-				break;
-			if (w->buf_offset == before)
-			{
-				rc = err_set(DRB_ERR_STORAGE, "unable to %s: the store took none of the final %zu bytes",
-							 what, w->len);
-				break;
-			}
-			continue;			/* the final chunk was taken in part: send the rest */
-		}
-		if (rc == 0 && (resp.status == 200 || resp.status == 201))
-		{
-			if (!final)
-				rc = err_set(DRB_ERR_STORAGE, "unable to %s: the store completed the upload before "
-							 "its last chunk", what);
-			else
-			{
-				w->done = true;
-				rc = upload_verify(w, &resp);
-			}
-			break;
-		}
-		if (rc == 0 && (resp.status == 404 || resp.status == 410))
-		{
-			rc = status_error(&resp, "continue the resumable upload (session gone) of", g->bucket, w->name);
-			break;
-		}
-		if (!gcs_again(g, &t, rc, &resp, what))
-		{
-			if (rc == 0)
-				rc = status_error(&resp, "upload", g->bucket, w->name);
-			else if (!t.no_token)
-				err_wrap("unable to %s after %d attempts", what, t.attempt);
-			break;
-		}
-		/* after a 401 nothing was taken; otherwise ask how far the store got */
-		if (!(rc == 0 && resp.status == 401))
-			query = true;
-		rc = -1;
-	}
-	http_response_free(&resp);
-	try_reset(&t);
-	free(what);
-	return rc;
-}
-
-/* Upload the whole (small) object in one request. */
-static int
-media_upload(gcs_writer *w, http_client *c)
-{
-	gcs_storage *g = w->g;
-	char	   *enc = http_uri_encode(w->name, false);
-	char	   *url = xasprintf("%s/upload/storage/v1/b/%s/o?uploadType=media&name=%s",
-								g->endpoint, g->bucket_enc, enc);
-	char	   *what = xasprintf("upload 'gs://%s/%s'", g->bucket, w->name);
-	const char *headers[] = {"Content-Type: application/octet-stream"};
-	http_request req = {.method = "POST", .url = url, .headers = headers, .nheaders = 1,
-		.body = w->buf, .body_len = w->len};
-	http_response resp = {0};
-	int			rc = gcs_request(g, c, &req, &resp, what);
-
-	if (rc != 0)
-		err_wrap("unable to %s", what);
-	else if (resp.status != 200 && resp.status != 201)
-		rc = status_error(&resp, "upload", g->bucket, w->name);
-	else
-	{
-		w->done = true;
-		rc = upload_verify(w, &resp);
-	}
-	http_response_free(&resp);
-	free(what);
-	free(url);
-	free(enc);
-	return rc;
-}
-
-/* Send the full buffer as a non-final chunk, starting the session if needed. */
-static int
-writer_flush(gcs_writer *w)
-{
-	http_client *c = client_get(w->g);
-	int			rc = -1;
-
-	if (c != NULL && (w->session != NULL || session_start(w, c) == 0))
-		rc = session_put(w, c, false);
-	client_put(w->g, c);
-	return rc;
-}
-
-static int
-writer_process(filter_t *f, const uint8_t *in, size_t len)
-{
-	gcs_writer *w = (gcs_writer *) f;
-
-	if (w->failed || w->done)
-		return err_set(DRB_ERR_INTERNAL, "write to 'gs://%s/%s' after it %s", w->g->bucket, w->name,
-					   w->failed ? "failed" : "was finished");
-	while (len > 0)
-	{
-		size_t		n;
-
-		if (w->len == w->g->chunk_size && writer_flush(w) != 0)
-		{
-			w->failed = true;
-			return -1;
-		}
-		if (w->len == w->cap)
-		{
-			w->cap = w->cap ? w->cap * 2 : 64 * 1024;
-			if (w->cap > w->g->chunk_size)
-				w->cap = w->g->chunk_size;
-			w->buf = xrealloc(w->buf, w->cap);
-		}
-		n = w->cap - w->len < len ? w->cap - w->len : len;
-		memcpy(w->buf + w->len, in, n);
-		EVP_DigestUpdate(w->md5, in, n);
-		w->len += n;
-		w->total += n;
-		in += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static int
-writer_finish(filter_t *f)
-{
-	gcs_writer *w = (gcs_writer *) f;
-	uint8_t		digest[EVP_MAX_MD_SIZE];
-	unsigned int dlen = 0;
-	http_client *c;
-	int			rc = -1;
-
-	if (w->failed || w->done)
-		return err_set(DRB_ERR_INTERNAL, "finish of 'gs://%s/%s' after it %s", w->g->bucket, w->name,
-					   w->failed ? "failed" : "was finished");
-	EVP_DigestFinal_ex(w->md5, digest, &dlen);
-	EVP_EncodeBlock((uint8_t *) w->md5_b64, digest, (int) dlen);
-	if ((c = client_get(w->g)) != NULL)
-		rc = w->session ? session_put(w, c, true) : media_upload(w, c);
-	client_put(w->g, c);
-	if (rc != 0)
-	{
-		w->failed = true;
-		return -1;
-	}
-	return filter_finish(f->next);
-}
-
-/* Cancel an unfinished session (best effort), keeping the caller's error state. */
-static void
-session_cancel(gcs_writer *w)
-{
-	drb_err		kind = err_kind();
-	char	   *saved = xstrdup(err_msg());
-	http_request req = {.method = "DELETE", .url = w->session};
-	http_response resp = {0};
-	http_client *c = client_get(w->g);
-	char	   *what = xasprintf("cancel the upload of 'gs://%s/%s'", w->g->bucket, w->name);
-
-	if (c == NULL || gcs_request(w->g, c, &req, &resp, what) != 0)
-		log_warn("unable to %s: %s", what, err_msg());
-	else if (resp.status != 499 && resp.status != 204 && resp.status != 200 && resp.status != 404)
-		log_warn("unable to %s: HTTP %ld", what, resp.status);
-	http_response_free(&resp);
-	client_put(w->g, c);
-	free(what);
-	if (kind == DRB_OK)
-		err_clear();
-	else
-		err_set(kind, "%s", saved);
-	free(saved);
-}
-
-static void
-writer_destroy(filter_t *f)
-{
-	gcs_writer *w = (gcs_writer *) f;
-
-	if (w->session && !w->done)
-		session_cancel(w);
-	EVP_MD_CTX_free(w->md5);
-	free(w->session);
-	free(w->buf);
-	free(w->name);
-	free(w);
-}
-
-static const filter_ops writer_ops = {"gcs-write", writer_process, writer_finish, writer_destroy};
-
-static filter_t *
-gcs_write_open(storage_t *s, const char *path)
-{
-	gcs_storage *g = (gcs_storage *) s;
-	gcs_writer *w = xcalloc(1, sizeof(*w));
-
-	w->base.ops = &writer_ops;
-	w->g = g;
-	w->name = object_name(g, path);
-	w->md5 = EVP_MD_CTX_new();
-	if (w->md5 == NULL || EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1)
-	{
-		err_set(DRB_ERR_CRYPTO, "unable to start the MD5 of 'gs://%s/%s'", g->bucket, w->name);
-		writer_destroy(&w->base);
-		return NULL;
-	}
-	return &w->base;
-}
 
 /* ---------------------------------------------------------------- head, list, remove */
+
+/* Size and mtime from the object's metadata into the storage_info at call->arg. */
+static int
+head_answer(gcs_storage *g, gcs_call *call, const http_response *resp, const char *what)
+{
+	storage_info *out = call->arg;
+	json_t	   *root = json_loadb((const char *) resp->body.data, resp->body.len, 0, NULL);
+	int			rc = 0;
+
+	(void) g;
+	memset(out, 0, sizeof(*out));
+	if (root == NULL || !gcs_json_u64(json_object_get(root, "size"), &out->size))
+		rc = err_set(DRB_ERR_STORAGE, "unable to %s: the reply has no size", what);
+	else
+		out->mtime = parse_rfc3339(json_string_value(json_object_get(root, "updated")));
+	json_decref(root);
+	return rc;
+}
 
 static int
 gcs_head(storage_t *s, const char *path, storage_info *out)
 {
 	gcs_storage *g = (gcs_storage *) s;
-	char	   *name = object_name(g, path);
+	char	   *name = gcs_object_name(g, path);
 	char	   *url = object_url(g, name, "fields=size%2Cupdated");
-	char	   *what = xasprintf("get the metadata of 'gs://%s/%s'", g->bucket, name);
-	http_request req = {.method = "GET", .url = url};
-	http_response resp = {0};
-	http_client *c = client_get(g);
-	int			rc = -1;
+	gcs_call	call = {.req = {.method = "GET", .url = url}, .op = "get the metadata of",
+	.name = name, .ok = {200}, .answer = head_answer, .arg = out};
+	int			rc = gcs_call_run(g, &call);
 
-	if (c != NULL && (rc = gcs_request(g, c, &req, &resp, what)) != 0)
-		err_wrap("unable to %s", what);
-	else if (c != NULL && resp.status != 200)
-		rc = status_error(&resp, "get the metadata of", g->bucket, name);
-	else if (c != NULL)
-	{
-		json_t	   *root = json_loadb((const char *) resp.body.data, resp.body.len, 0, NULL);
-
-		memset(out, 0, sizeof(*out));
+	if (rc == 0)
 		out->path = path;
-		if (root == NULL || !json_u64(json_object_get(root, "size"), &out->size))
-			rc = err_set(DRB_ERR_STORAGE, "unable to %s: the reply has no size", what);
-		else
-			out->mtime = parse_rfc3339(json_string_value(json_object_get(root, "updated")));
-		json_decref(root);
-	}
-	http_response_free(&resp);
-	client_put(g, c);
-	free(what);
 	free(url);
 	free(name);
 	return rc;
 }
 
-/* Call cb for each item of one list page; sets *next_token (caller frees) or NULL. */
-static int
-list_page(gcs_storage *g, const http_response *resp, size_t strip, storage_list_cb cb, void *arg,
-		  char **next_token, const char *what)
+/* A listing in progress: what to strip from names, where the objects go, the next token. */
+typedef struct gcs_lister
 {
+	size_t		strip;
+	storage_list_cb cb;
+	void	   *arg;
+	char	   *next;			/* pageToken of the next page (caller frees), NULL at the end */
+} gcs_lister;
+
+/* Call the lister's cb for each item of one list page; sets its next token or NULL. */
+static int
+list_answer(gcs_storage *g, gcs_call *call, const http_response *resp, const char *what)
+{
+	gcs_lister *l = call->arg;
 	json_t	   *root = json_loadb((const char *) resp->body.data, resp->body.len, 0, NULL);
 	json_t	   *items = root ? json_object_get(root, "items") : NULL;
 	const char *tok = root ? json_string_value(json_object_get(root, "nextPageToken")) : NULL;
@@ -836,7 +419,7 @@ list_page(gcs_storage *g, const http_response *resp, size_t strip, storage_list_
 	json_t	   *item;
 	int			rc = 0;
 
-	*next_token = NULL;
+	l->next = NULL;
 	if (root == NULL || (items && !json_is_array(items)))
 	{
 		json_decref(root);
@@ -847,25 +430,25 @@ list_page(gcs_storage *g, const http_response *resp, size_t strip, storage_list_
 		const char *name = json_string_value(json_object_get(item, "name"));
 		storage_info info = {0};
 
-		if (name == NULL || !json_u64(json_object_get(item, "size"), &info.size))
+		if (name == NULL || !gcs_json_u64(json_object_get(item, "size"), &info.size))
 		{
 			rc = err_set(DRB_ERR_STORAGE, "unable to %s: an item has no name or size", what);
 			break;
 		}
 		/* skip anything not strictly under the repository prefix (e.g. "prefix/" itself) */
-		if (strlen(name) <= strip ||
-			(g->prefix[0] && (strncmp(name, g->prefix, strip - 1) != 0 || name[strip - 1] != '/')))
+		if (strlen(name) <= l->strip ||
+			(g->prefix[0] && (strncmp(name, g->prefix, l->strip - 1) != 0 || name[l->strip - 1] != '/')))
 			continue;
-		info.path = name + strip;
+		info.path = name + l->strip;
 		info.mtime = parse_rfc3339(json_string_value(json_object_get(item, "updated")));
-		if ((rc = cb(&info, arg)) != 0)
+		if ((rc = l->cb(&info, l->arg)) != 0)
 		{
 			rc = -1;
 			break;
 		}
 	}
 	if (rc == 0 && tok && tok[0])
-		*next_token = xstrdup(tok);
+		l->next = xstrdup(tok);
 	json_decref(root);
 	return rc;
 }
@@ -876,61 +459,40 @@ gcs_list(storage_t *s, const char *prefix, storage_list_cb cb, void *arg)
 	gcs_storage *g = (gcs_storage *) s;
 	char	   *full = g->prefix[0] ? xasprintf("%s/%s", g->prefix, prefix) : xstrdup(prefix);
 	char	   *full_enc = http_uri_encode(full, false);
-	size_t		strip = g->prefix[0] ? strlen(g->prefix) + 1 : 0;
-	char	   *what = xasprintf("list 'gs://%s/%s'", g->bucket, full);
 	char	   *token = NULL;
-	http_client *c = client_get(g);
-	int			rc = c ? 0 : -1;
+	gcs_lister	l = {.strip = g->prefix[0] ? strlen(g->prefix) + 1 : 0, .cb = cb, .arg = arg};
+	int			rc;
 
-	while (rc == 0)
+	do
 	{
 		char	   *tok_enc = token ? http_uri_encode(token, false) : NULL;
 		char	   *url = xasprintf("%s/storage/v1/b/%s/o?prefix=%s&fields=items(name%%2Csize%%2Cupdated)"
 									"%%2CnextPageToken%s%s", g->endpoint, g->bucket_enc, full_enc,
 									tok_enc ? "&pageToken=" : "", tok_enc ? tok_enc : "");
-		http_request req = {.method = "GET", .url = url};
-		http_response resp = {0};
+		gcs_call	call = {.req = {.method = "GET", .url = url}, .op = "list", .name = full,
+		.ok = {200}, .answer = list_answer, .arg = &l};
 
+		l.next = NULL;
+		rc = gcs_call_run(g, &call);
 		free(token);
-		token = NULL;
-		if ((rc = gcs_request(g, c, &req, &resp, what)) != 0)
-			err_wrap("unable to %s", what);
-		else if (resp.status != 200)
-			rc = status_error(&resp, "list", g->bucket, full);
-		else
-			rc = list_page(g, &resp, strip, cb, arg, &token, what);
-		http_response_free(&resp);
+		token = l.next;
 		free(url);
 		free(tok_enc);
-		if (token == NULL)
-			break;
-	}
+	} while (rc == 0 && token);
 	free(token);
-	client_put(g, c);
-	free(what);
 	free(full_enc);
 	free(full);
 	return rc;
 }
 
-/* Delete one object by its full name; a missing object is success. */
-static int
-delete_object(gcs_storage *g, const char *name)
+int
+gcs_delete_object(gcs_storage *g, const char *name)
 {
 	char	   *url = object_url(g, name, NULL);
-	char	   *what = xasprintf("delete 'gs://%s/%s'", g->bucket, name);
-	http_request req = {.method = "DELETE", .url = url};
-	http_response resp = {0};
-	http_client *c = client_get(g);
-	int			rc = -1;
+	gcs_call	call = {.req = {.method = "DELETE", .url = url}, .op = "delete", .name = name,
+	.ok = {204, 200, 404}};
+	int			rc = gcs_call_run(g, &call);
 
-	if (c != NULL && (rc = gcs_request(g, c, &req, &resp, what)) != 0)
-		err_wrap("unable to %s", what);
-	else if (c != NULL && resp.status != 204 && resp.status != 200 && resp.status != 404)
-		rc = status_error(&resp, "delete", g->bucket, name);
-	http_response_free(&resp);
-	client_put(g, c);
-	free(what);
 	free(url);
 	return rc;
 }
@@ -939,8 +501,8 @@ static int
 gcs_remove(storage_t *s, const char *path)
 {
 	gcs_storage *g = (gcs_storage *) s;
-	char	   *name = object_name(g, path);
-	int			rc = delete_object(g, name);
+	char	   *name = gcs_object_name(g, path);
+	int			rc = gcs_delete_object(g, name);
 
 	free(name);
 	return rc;
@@ -960,17 +522,13 @@ gcs_free(storage_t *s)
 {
 	gcs_storage *g = (gcs_storage *) s;
 
-	for (size_t i = 0; i < g->nidle; i++)
-		http_client_free(g->idle[i]);
-	free(g->idle);
-	pthread_mutex_destroy(&g->pool_lock);
 	gcs_auth_free(g->auth);
+	http_pool_free(g->pool);
 	free(g->base.description);
 	free(g->endpoint);
 	free(g->bucket);
 	free(g->bucket_enc);
 	free(g->prefix);
-	free(g->ca_file);
 	free(g);
 }
 
@@ -997,6 +555,8 @@ storage_gcs_new(const gcs_settings *settings)
 {
 	const char *endpoint = settings->endpoint && settings->endpoint[0] ?
 		settings->endpoint : GCS_DEFAULT_ENDPOINT;
+	http_options http = {.verify_tls = settings->verify_tls, .ca_file = settings->ca_file,
+	.timeout_seconds = settings->timeout_seconds};
 	gcs_storage *g;
 
 	if (settings->bucket == NULL || settings->bucket[0] == '\0')
@@ -1029,14 +589,10 @@ storage_gcs_new(const gcs_settings *settings)
 		settings->chunk_size < GCS_CHUNK_ALIGN ? GCS_CHUNK_ALIGN :
 		settings->chunk_size / GCS_CHUNK_ALIGN * GCS_CHUNK_ALIGN;
 	g->retries = settings->retries < 0 ? 0 : settings->retries;
-	g->ca_file = settings->ca_file ? xstrdup(settings->ca_file) : NULL;
-	g->http.verify_tls = settings->verify_tls;
-	g->http.ca_file = g->ca_file;
-	g->http.timeout_seconds = settings->timeout_seconds;
-	pthread_mutex_init(&g->pool_lock, NULL);
+	g->pool = http_pool_new(&http, GCS_POOL_MAX);
 	g->base.description = xasprintf("gs://%s%s%s", g->bucket, g->prefix[0] ? "/" : "", g->prefix);
 	g->auth = settings->key_type == GCS_KEY_TOKEN ? gcs_auth_new_token(settings->key) :
-		gcs_auth_new_service(settings->key, &g->http, g->retries);
+		gcs_auth_new_service(settings->key, &http, g->retries);
 	if (g->auth == NULL)
 	{
 		err_wrap("unable to set up GCS repository %s", g->base.description);
