@@ -475,3 +475,62 @@ http_uri_encode(const char *s, bool keep_slash)
 	buf_cstr(&out);
 	return (char *) out.data;
 }
+
+/* "2009-10-12T17:50:30.000Z" → seconds since the epoch (0 if unparsable). */
+int64_t
+http_parse_iso8601(const char *s)
+{
+	struct tm	tm = {0};
+	int			y,
+				mo,
+				d,
+				h,
+				mi,
+				sec;
+
+	if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
+		return 0;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	return (int64_t) timegm(&tm);
+}
+
+/* "Wed, 12 Oct 2009 17:50:00 GMT" → seconds since the epoch (0 if unparsable). */
+int64_t
+http_parse_date(const char *s)
+{
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+	"Aug", "Sep", "Oct", "Nov", "Dec"};
+	struct tm	tm = {0};
+	char		mon[4];
+	int			d,
+				y,
+				h,
+				mi,
+				sec;
+	const char *comma;
+
+	if (s == NULL)
+		return 0;
+	comma = strchr(s, ',');
+	if (comma)
+		s = comma + 1;
+	if (sscanf(s, "%d %3s %d %d:%d:%d", &d, mon, &y, &h, &mi, &sec) != 6)
+		return 0;
+	tm.tm_mon = -1;
+	for (int i = 0; i < 12; i++)
+		if (strcmp(mon, months[i]) == 0)
+			tm.tm_mon = i;
+	if (tm.tm_mon < 0)
+		return 0;
+	tm.tm_year = y - 1900;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	return (int64_t) timegm(&tm);
+}

@@ -117,4 +117,10 @@ void		http_pool_free(http_pool *pool);
 /* RFC 3986 percent-encoding; keep_slash leaves '/' as is (for paths). Caller frees. */
 char	   *http_uri_encode(const char *s, bool keep_slash);
 
+/* Times in object-store answers, as seconds since the epoch (0 when unparsable):
+ * ISO 8601 / RFC 3339 "2009-10-12T17:50:30.000Z" (S3 listings, GCS metadata) and the
+ * HTTP date "Wed, 12 Oct 2009 17:50:00 GMT" (Last-Modified). */
+int64_t		http_parse_iso8601(const char *s);
+int64_t		http_parse_date(const char *s);
+
 #endif

@@ -197,19 +197,6 @@ gcs_json_u64(json_t *v, uint64_t *out)
 	return *end == '\0';
 }
 
-/* RFC 3339 time ("2024-05-01T12:34:56.789Z") to epoch seconds; 0 when unparsable. */
-static int64_t
-parse_rfc3339(const char *s)
-{
-	struct tm	tm = {0};
-
-	if (s == NULL || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-							&tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t) timegm(&tm);
-}
 
 int
 gcs_call_run(gcs_storage *g, gcs_call *call)
@@ -376,7 +363,7 @@ head_answer(gcs_storage *g, gcs_call *call, const http_response *resp, const cha
 	if (root == NULL || !gcs_json_u64(json_object_get(root, "size"), &out->size))
 		rc = err_set(DRB_ERR_STORAGE, "unable to %s: the reply has no size", what);
 	else
-		out->mtime = parse_rfc3339(json_string_value(json_object_get(root, "updated")));
+		out->mtime = http_parse_iso8601(json_string_value(json_object_get(root, "updated")));
 	json_decref(root);
 	return rc;
 }
@@ -440,7 +427,7 @@ list_answer(gcs_storage *g, gcs_call *call, const http_response *resp, const cha
 			(g->prefix[0] && (strncmp(name, g->prefix, l->strip - 1) != 0 || name[l->strip - 1] != '/')))
 			continue;
 		info.path = name + l->strip;
-		info.mtime = parse_rfc3339(json_string_value(json_object_get(item, "updated")));
+		info.mtime = http_parse_iso8601(json_string_value(json_object_get(item, "updated")));
 		if ((rc = l->cb(&info, l->arg)) != 0)
 		{
 			rc = -1;

@@ -184,64 +184,6 @@ s3_md5_base64(const void *data, size_t len, char out[25], uint8_t *md5)
 		memcpy(md5, md, 16);
 }
 
-/* "2009-10-12T17:50:30.000Z" → seconds since the epoch (0 if unparsable). */
-static int64_t
-parse_iso8601(const char *s)
-{
-	struct tm	tm = {0};
-	int			y,
-				mo,
-				d,
-				h,
-				mi,
-				sec;
-
-	if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
-		return 0;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	return (int64_t) timegm(&tm);
-}
-
-/* "Wed, 12 Oct 2009 17:50:00 GMT" → seconds since the epoch (0 if unparsable). */
-static int64_t
-parse_http_date(const char *s)
-{
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-	"Aug", "Sep", "Oct", "Nov", "Dec"};
-	struct tm	tm = {0};
-	char		mon[4];
-	int			d,
-				y,
-				h,
-				mi,
-				sec;
-	const char *comma;
-
-	if (s == NULL)
-		return 0;
-	comma = strchr(s, ',');
-	if (comma)
-		s = comma + 1;
-	if (sscanf(s, "%d %3s %d %d:%d:%d", &d, mon, &y, &h, &mi, &sec) != 6)
-		return 0;
-	tm.tm_mon = -1;
-	for (int i = 0; i < 12; i++)
-		if (strcmp(mon, months[i]) == 0)
-			tm.tm_mon = i;
-	if (tm.tm_mon < 0)
-		return 0;
-	tm.tm_year = y - 1900;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	return (int64_t) timegm(&tm);
-}
 
 /* --------------------------------------------------------------------------------------
  * Errors for S3's answers
@@ -599,7 +541,7 @@ head_answer(s3_storage *s, http_client *client, s3_call *call, const http_respon
 	(void) s;
 	(void) client;
 	out->size = len ? strtoull(len, NULL, 10) : 0;
-	out->mtime = parse_http_date(http_response_header(resp, "last-modified"));
+	out->mtime = http_parse_date(http_response_header(resp, "last-modified"));
 	return 0;
 }
 
@@ -667,7 +609,7 @@ list_answer(s3_storage *s, http_client *client, s3_call *call, const http_respon
 		{
 			info.path = plen ? key + plen + 1 : key;
 			info.size = size ? strtoull(size, NULL, 10) : 0;
-			info.mtime = parse_iso8601(mtime);
+			info.mtime = http_parse_iso8601(mtime);
 			rc = l->cb(&info, l->arg);
 		}
 		free(key);

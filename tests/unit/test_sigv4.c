@@ -863,6 +863,113 @@ test_http_connection_refused(void **state)
 	http_client_free(c);
 }
 
+/* --- HTTP helpers shared by the drivers: time parsing, client pool ------------------- */
+
+static void
+test_http_time_parsing(void **state)
+{
+	(void) state;
+	/* 2009-10-12 17:50:30 UTC = 1255369830 */
+	assert_int_equal(http_parse_iso8601("2009-10-12T17:50:30.000Z"), 1255369830);
+	assert_int_equal(http_parse_iso8601("2009-10-12T17:50:30Z"), 1255369830);
+	assert_int_equal(http_parse_date("Mon, 12 Oct 2009 17:50:30 GMT"), 1255369830);
+	assert_int_equal(http_parse_date("12 Oct 2009 17:50:30 GMT"), 1255369830);
+	assert_int_equal(http_parse_iso8601("yesterday"), 0);
+	assert_int_equal(http_parse_iso8601(NULL), 0);
+	assert_int_equal(http_parse_date("Mon, 12 Foo 2009 17:50:30 GMT"), 0);
+	assert_int_equal(http_parse_date(NULL), 0);
+}
+
+/* Clients seen by the threaded pool test, each with an "in use" flag. */
+#define POOL_SEEN_MAX 64
+static http_client *pool_seen[POOL_SEEN_MAX];
+static int	pool_in_use[POOL_SEEN_MAX];
+static int	pool_clashes;
+static pthread_mutex_t pool_seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+pool_slot(http_client *c)
+{
+	int			slot = -1;
+
+	pthread_mutex_lock(&pool_seen_lock);
+	for (int i = 0; i < POOL_SEEN_MAX && slot < 0; i++)
+		if (pool_seen[i] == c || pool_seen[i] == NULL)
+		{
+			pool_seen[i] = c;
+			slot = i;
+		}
+	pthread_mutex_unlock(&pool_seen_lock);
+	return slot;
+}
+
+static void
+test_http_pool_reuse(void **state)
+{
+	http_pool  *pool = http_pool_new(NULL, 2);
+	http_client *a,
+			   *b,
+			   *c;
+
+	(void) state;
+	a = http_pool_get(pool);
+	b = http_pool_get(pool);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);		/* a client is never handed out twice */
+	http_pool_put(pool, a);
+	c = http_pool_get(pool);
+	assert_ptr_equal(c, a);			/* the idle client is reused (its connection too) */
+	http_pool_put(pool, b);
+	http_pool_put(pool, c);
+	c = http_pool_get(pool);
+	assert_ptr_equal(c, a);			/* most recently returned first */
+	http_pool_put(pool, c);
+	http_pool_free(pool);
+}
+
+static void *
+pool_hammer(void *arg)
+{
+	http_pool  *pool = arg;
+
+	for (int i = 0; i < 2000; i++)
+	{
+		http_client *c = http_pool_get(pool);
+		int			slot = pool_slot(c);
+
+		/* a client handed to two threads at once would find its flag already set */
+		if (slot < 0 || __atomic_exchange_n(&pool_in_use[slot], 1, __ATOMIC_SEQ_CST) != 0)
+			__atomic_add_fetch(&pool_clashes, 1, __ATOMIC_SEQ_CST);
+		else
+		{
+			usleep(20);			/* hold it a while, as a request would */
+			__atomic_store_n(&pool_in_use[slot], 0, __ATOMIC_SEQ_CST);
+		}
+		http_pool_put(pool, c);
+	}
+	return NULL;
+}
+
+static void
+test_http_pool_threads(void **state)
+{
+	http_pool  *pool = http_pool_new(NULL, 4);
+	pthread_t	t[4];
+	int			distinct = 0;
+
+	(void) state;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, pool_hammer, pool), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < POOL_SEEN_MAX; i++)
+		distinct += pool_seen[i] != NULL;
+	assert_int_equal(pool_clashes, 0);
+	assert_true(distinct >= 1 && distinct <= 4);	/* clients are reused, never more than threads */
+	http_pool_free(pool);		/* frees every idle client: LeakSanitizer checks none is lost */
+}
+
 int
 main(void)
 {
@@ -883,6 +990,9 @@ main(void)
 		cmocka_unit_test(test_http_sink_only_for_success),
 		cmocka_unit_test(test_http_body_cut_short),
 		cmocka_unit_test(test_http_connection_refused),
+		cmocka_unit_test(test_http_time_parsing),
+		cmocka_unit_test(test_http_pool_reuse),
+		cmocka_unit_test(test_http_pool_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
