@@ -87,6 +87,11 @@ swift_start() {
 	_it_track $!
 	SWIFT_ENDPOINT=http://127.0.0.1:$SWIFT_PORT
 	SWIFT_GCS_ENDPOINT=http://127.0.0.1:$SWIFT_GCS_PORT
+	# the proxy answers its health check before the backends listen: wait for each of them
+	local port
+	for port in "${ports[@]}"; do
+		wait_for curl -s -o /dev/null "http://127.0.0.1:$port/" || { tail -20 "$S"/*.log >&2; return 1; }
+	done
 	wait_for curl -sf "$SWIFT_ENDPOINT/healthcheck" || { tail -20 "$S"/*.log >&2; return 1; }
 	wait_for curl -sf "$SWIFT_GCS_ENDPOINT/healthcheck" || { tail -20 "$S"/*.log >&2; return 1; }
 	export SWIFT_PORT SWIFT_ENDPOINT SWIFT_GCS_PORT SWIFT_GCS_ENDPOINT
@@ -120,6 +125,13 @@ aws_s3rver() {
 	AWS_ACCESS_KEY_ID=$S3RVER_KEY AWS_SECRET_ACCESS_KEY=$S3RVER_SECRET AWS_DEFAULT_REGION=us-east-1 \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
 		"$AWS_CLI" --endpoint-url "$S3RVER_ENDPOINT" "$@"
+}
+
+# make_bucket CLIENT NAME: create a bucket (retrying while a server warms up).
+make_bucket() {
+	local client=$1 name=$2
+	_mb() { "$client" s3 mb "s3://$name" >/dev/null 2>&1 || "$client" s3api head-bucket --bucket "$name" >/dev/null 2>&1; }
+	wait_for _mb
 }
 
 # pg_start NAME: a PostgreSQL 15 cluster under $IT_DIR/pg-NAME, run by the postgres OS user,
