@@ -45,7 +45,7 @@ cmd_repo_create(config_t *cfg)
 				   cipher_type_name(s.cipher));
 		storage_free(s.storage);
 		if (rc != 0)
-			return err_wrap("repository %d", idx[i]);
+			return -1;			/* the repository layer names the repository */
 	}
 	return 0;
 }

@@ -46,7 +46,7 @@ stanza_create_in(const config_t *cfg, int n, const stanza_info *want)
 	int			rc;
 
 	if (repo == NULL)
-		return err_wrap("repository %d", n);
+		return -1;				/* the repository layer names the repository */
 	rc = stanza_info_read(repo, want->name, &have);
 	if (rc == 0)
 	{
@@ -68,8 +68,6 @@ stanza_create_in(const config_t *cfg, int n, const stanza_info *want)
 			printf("stanza '%s' created in repository %d (system identifier %" PRIu64
 				   ", PostgreSQL %d)\n", want->name, n, want->system_id, want->pg_version);
 	}
-	else
-		err_wrap("repository %d", n);
 	repo_close(repo);
 	return rc;
 }

@@ -78,8 +78,8 @@ stanza_info_read_one(repo_t *repo, const char *path, stanza_info *out)
 
 	buf_init(&data);
 	rc = repo_get_buf(repo, path, &data, NULL);
-	if (rc == 0)
-		rc = stanza_info_parse(path, &data, out);
+	if (rc == 0 && stanza_info_parse(path, &data, out) != 0)
+		rc = err_wrap("repository %d", repo_index(repo));
 	buf_free(&data);
 	return rc;
 }
