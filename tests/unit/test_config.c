@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -114,15 +115,6 @@ capture_help(const char *command, int *rc)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return remove(path);
-}
-
-static int
 group_setup(void **state)
 {
 	(void) state;
@@ -137,7 +129,7 @@ static int
 group_teardown(void **state)
 {
 	(void) state;
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_rf(tmpdir);
 	free(conf_path);
 	return 0;
 }

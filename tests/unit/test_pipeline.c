@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
+#include "test_util.h"
 #include "error.h"
 #include "filter.h"
 #include "filter_hash.h"
@@ -364,15 +365,6 @@ flip_bit(mem_storage *m, const char *path, size_t offset, int bit)
 	raw->data[offset] ^= (uint8_t) (1 << bit);
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return remove(path);
-}
-
 static bool
 have_tool(const char *name)
 {
@@ -411,7 +403,7 @@ static int
 tmpdir_teardown(void **state)
 {
 	(void) state;
-	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return test_rm_rf(tmpdir);
 }
 
 static void

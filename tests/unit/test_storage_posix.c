@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "error.h"
 #include "filter.h"
 #include "mem.h"
@@ -32,15 +33,6 @@ typedef struct fixture
 	char	   *root;			/* tmp/repo, not created up front */
 	storage_t  *s;
 } fixture;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -65,7 +57,7 @@ teardown(void **state)
 	fixture    *f = *state;
 
 	storage_free(f->s);
-	nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_rf(f->tmp);
 	free(f->root);
 	free(f);
 	return 0;
