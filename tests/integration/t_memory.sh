@@ -4,14 +4,7 @@
 conf=$T_DIR/mem.conf
 write_conf "$conf" <<EOC
 [global]
-repo1-type=s3
-repo1-path=/it/mem
-repo1-s3-endpoint=$SWIFT_ENDPOINT
-repo1-s3-bucket=drb-swift
-repo1-s3-region=$SWIFT_REGION
-repo1-s3-uri-style=path
-repo1-s3-key=$SWIFT_KEY
-repo1-s3-key-secret=$SWIFT_SECRET
+$(swift_repo 1 /it/mem)
 repo1-cipher-type=aes-256-gcm
 repo1-cipher-pass=memory-pass
 EOC

@@ -3,14 +3,7 @@
 conf=$T_DIR/s3.conf
 write_conf "$conf" <<EOC
 [global]
-repo1-type=s3
-repo1-path=/it/s3
-repo1-s3-endpoint=$SWIFT_ENDPOINT
-repo1-s3-bucket=drb-swift
-repo1-s3-region=$SWIFT_REGION
-repo1-s3-uri-style=path
-repo1-s3-key=$SWIFT_KEY
-repo1-s3-key-secret=$SWIFT_SECRET
+$(swift_repo 1 /it/s3)
 repo1-cipher-type=aes-256-gcm
 repo1-cipher-pass=s3-test-passphrase
 repo1-storage-retries=2

@@ -6,14 +6,7 @@ write_conf "$conf" <<EOC
 repo1-path=$T_DIR/repo
 repo1-cipher-type=aes-256-gcm
 repo1-cipher-pass=stanza-pass
-repo2-type=s3
-repo2-path=/it/stanza
-repo2-s3-endpoint=$SWIFT_ENDPOINT
-repo2-s3-bucket=drb-swift
-repo2-s3-region=$SWIFT_REGION
-repo2-s3-uri-style=path
-repo2-s3-key=$SWIFT_KEY
-repo2-s3-key-secret=$SWIFT_SECRET
+$(swift_repo 2 /it/stanza)
 
 [main]
 pg1-path=$PG_MAIN_DATA

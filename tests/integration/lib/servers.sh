@@ -115,6 +115,14 @@ s3rver_start() {
 	export S3RVER_PORT S3RVER_ENDPOINT S3RVER_DATA
 }
 
+# swift_repo N PATH: config lines for a repository N in the Swift bucket drb-swift.
+swift_repo() {
+	printf 'repo%s-type=s3\nrepo%s-path=%s\nrepo%s-s3-endpoint=%s\nrepo%s-s3-bucket=drb-swift\n' \
+		"$1" "$1" "$2" "$1" "$SWIFT_ENDPOINT" "$1"
+	printf 'repo%s-s3-region=%s\nrepo%s-s3-uri-style=path\nrepo%s-s3-key=%s\nrepo%s-s3-key-secret=%s\n' \
+		"$1" "$SWIFT_REGION" "$1" "$1" "$SWIFT_KEY" "$1" "$SWIFT_SECRET"
+}
+
 # aws_swift ARGS / aws_s3rver ARGS: the independent awscli client against each server.
 aws_swift() {
 	AWS_ACCESS_KEY_ID=$SWIFT_KEY AWS_SECRET_ACCESS_KEY=$SWIFT_SECRET AWS_DEFAULT_REGION=$SWIFT_REGION \
