@@ -16,5 +16,10 @@ int			cmd_repo_ls(config_t *cfg);
 int			cmd_repo_put(config_t *cfg);
 int			cmd_repo_get(config_t *cfg);
 int			cmd_repo_rm(config_t *cfg);
+int			cmd_archive_push(config_t *cfg);	/* archive/archive_push.c */
+int			cmd_archive_get(config_t *cfg);		/* archive/archive_get.c */
+int			cmd_repo_sync(config_t *cfg);		/* archive/repo_sync.c */
+int			cmd_archive_push_async(config_t *cfg);	/* archive/archive_async.c */
+int			cmd_archive_get_async(config_t *cfg);	/* archive/archive_get_async.c */
 
 #endif

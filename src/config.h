@@ -34,6 +34,11 @@ typedef enum drb_command
 	CMD_REPO_PUT,
 	CMD_REPO_GET,
 	CMD_REPO_RM,
+	CMD_ARCHIVE_PUSH,
+	CMD_ARCHIVE_GET,
+	CMD_REPO_SYNC,
+	CMD_ARCHIVE_PUSH_ASYNC,		/* hidden: the asynchronous archive-push worker */
+	CMD_ARCHIVE_GET_ASYNC,		/* hidden: the archive-get prefetch worker */
 	CMD_COUNT
 } drb_command;
 

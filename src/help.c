@@ -15,12 +15,12 @@
 
 /* Help groups in the order a command's help shows them. */
 static const opt_group command_group_order[] = {
-	OPT_GROUP_COMMAND, OPT_GROUP_REPO, OPT_GROUP_GENERAL, OPT_GROUP_LOG, OPT_GROUP_PG,
+	OPT_GROUP_COMMAND, OPT_GROUP_ARCHIVE, OPT_GROUP_REPO, OPT_GROUP_GENERAL, OPT_GROUP_LOG, OPT_GROUP_PG,
 };
 
 /* Groups in the order of the general help and of the documentation. */
 static const opt_group doc_group_order[] = {
-	OPT_GROUP_GENERAL, OPT_GROUP_LOG, OPT_GROUP_PG, OPT_GROUP_COMMAND, OPT_GROUP_REPO,
+	OPT_GROUP_GENERAL, OPT_GROUP_LOG, OPT_GROUP_PG, OPT_GROUP_COMMAND, OPT_GROUP_ARCHIVE, OPT_GROUP_REPO,
 };
 
 #define NGROUPS (sizeof(doc_group_order) / sizeof(doc_group_order[0]))
@@ -147,10 +147,11 @@ write_general_help(FILE *out)
 	fprintf(out, "drbackup - PostgreSQL backup, point-in-time recovery and disaster recovery\n\n");
 	fprintf(out, "Usage: drbackup [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < cmd_count; i++)
-		if (strlen(cmd_table[i].name) > width)
+		if (!cmd_table[i].hidden && strlen(cmd_table[i].name) > width)
 			width = strlen(cmd_table[i].name);
 	for (size_t i = 0; i < cmd_count; i++)
-		fprintf(out, "  %-*s  %s\n", (int) width, cmd_table[i].name, cmd_table[i].summary);
+		if (!cmd_table[i].hidden)
+			fprintf(out, "  %-*s  %s\n", (int) width, cmd_table[i].name, cmd_table[i].summary);
 
 	for (size_t g = 0; g < NGROUPS; g++)
 	{
@@ -317,6 +318,8 @@ md_commands(FILE *out)
 	{
 		const cmd_def *cmd = &cmd_table[i];
 
+		if (cmd->hidden)
+			continue;
 		fprintf(out, "\n### %s\n\n", cmd->name);
 		fprintf(out, "`drbackup [OPTIONS] %s`\n\n%s\n\n%s\n", cmd->usage, cmd->summary, cmd->help);
 		if (cmd->args[0].name)
@@ -385,7 +388,7 @@ md_option(FILE *out, const opt_def *def)
 		fprintf(out, "| Commands |");
 		for (size_t i = 0; i < cmd_count; i++)
 		{
-			if (!opt_takes(def, cmd_table[i].id))
+			if (!opt_takes(def, cmd_table[i].id) || cmd_table[i].hidden)
 				continue;
 			fprintf(out, "%s %s", first ? "" : ",", cmd_table[i].name);
 			first = false;

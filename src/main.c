@@ -23,6 +23,11 @@ static const command_fn handlers[CMD_COUNT] = {
 	[CMD_REPO_PUT] = cmd_repo_put,
 	[CMD_REPO_GET] = cmd_repo_get,
 	[CMD_REPO_RM] = cmd_repo_rm,
+	[CMD_ARCHIVE_PUSH] = cmd_archive_push,
+	[CMD_ARCHIVE_GET] = cmd_archive_get,
+	[CMD_REPO_SYNC] = cmd_repo_sync,
+	[CMD_ARCHIVE_PUSH_ASYNC] = cmd_archive_push_async,
+	[CMD_ARCHIVE_GET_ASYNC] = cmd_archive_get_async,
 };
 
 int

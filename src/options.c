@@ -116,6 +116,53 @@ const cmd_def cmd_table[] = {
 		.args = (const cmd_arg[]) {{"PATH...", "object paths in the repository"}, {NULL, NULL}},
 		.min_args = 1, .max_args = -1,
 	},
+	{
+		.id = CMD_ARCHIVE_PUSH, .name = "archive-push", .usage = "archive-push WAL-PATH",
+		.summary = "Archive a WAL file (PostgreSQL's archive_command).",
+		.help = "Stores the WAL segment, .partial, .history or .backup file at WAL-PATH (%p) in "
+		"every configured repository and exits 0 only once it is durable in all of them. A file "
+		"already stored with the same content is a success without a second upload; different "
+		"content under the same name is refused. With archive-async, a background worker pushes "
+		"ready segments ahead and this command answers from its acknowledgements. "
+		"Use: archive_command = 'drbackup --stanza=NAME archive-push %p'.",
+		.args = (const cmd_arg[]) {{"WAL-PATH", "path of the WAL file (%p)"}, {NULL, NULL}},
+		.min_args = 1, .max_args = 1, .needs_stanza = true,
+	},
+	{
+		.id = CMD_ARCHIVE_GET, .name = "archive-get", .usage = "archive-get WAL-NAME DEST",
+		.summary = "Fetch a WAL file (PostgreSQL's restore_command).",
+		.help = "Fetches WAL-NAME (%f) from the first repository that has it (or --repo), "
+		"verifies it and writes it atomically to DEST (%p). Exits 1 quietly when no repository "
+		"has the file, as PostgreSQL expects while it probes for timelines. With archive-async, "
+		"the following segments are prefetched in parallel into the spool. "
+		"Use: restore_command = 'drbackup --stanza=NAME archive-get %f \"%p\"'.",
+		.args = (const cmd_arg[]) {{"WAL-NAME", "WAL file name (%f)"},
+		{"DEST", "where to write it (%p)"}, {NULL, NULL}},
+		.min_args = 2, .max_args = 2, .needs_stanza = true,
+	},
+	{
+		.id = CMD_REPO_SYNC, .name = "repo-sync", .usage = "repo-sync --from=N --to=M",
+		.summary = "Copy what one repository has and another lacks.",
+		.help = "Brings repository M level with repository N for the stanza: every archived WAL "
+		"file N has and M lacks is read from N, verified, and written to M. Nothing is deleted "
+		"or overwritten; a file stored with different content in M is reported.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
+	{
+		.id = CMD_ARCHIVE_PUSH_ASYNC, .name = "archive-push-async", .usage = "archive-push-async",
+		.summary = "Asynchronous archive-push worker (started by archive-push).",
+		.help = "Internal: pushes ready WAL segments ahead of PostgreSQL's requests.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true, .hidden = true,
+	},
+	{
+		.id = CMD_ARCHIVE_GET_ASYNC, .name = "archive-get-async", .usage = "archive-get-async WAL-NAME",
+		.summary = "archive-get prefetch worker (started by archive-get).",
+		.help = "Internal: fetches the WAL segments following WAL-NAME into the spool.",
+		.args = (const cmd_arg[]) {{"WAL-NAME", "first segment to prefetch"}, {NULL, NULL}},
+		.min_args = 1, .max_args = 1, .needs_stanza = true, .hidden = true,
+	},
 };
 
 const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
@@ -209,18 +256,64 @@ const opt_def opt_table[] = {
 		.help = "Host of the PostgreSQL cluster (unset: connect through the Unix socket).",
 	},
 
+	/* WAL archiving */
+	{
+		.name = "archive-async", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_ARCHIVE,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE, .def = "n",
+		.help = "Asynchronous archiving: a background worker pushes ready segments ahead "
+		"(in parallel, process-max) and archive-get prefetches following segments.",
+	},
+	{
+		.name = "spool-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_ARCHIVE,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE, .def = "/var/spool/drbackup",
+		.help = "Local directory for the asynchronous workers' queues and acknowledgements, "
+		"the copies kept for a lagging repository, and the key cache. Must be writable by the "
+		"PostgreSQL OS user.",
+	},
+	{
+		.name = "archive-timeout", .type = OPT_TYPE_INT, .group = OPT_GROUP_ARCHIVE,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE, .def = "60", .min = 1, .max = 86400,
+		.arg = "SECONDS",
+		.help = "How long archive-push waits for the asynchronous worker's acknowledgement "
+		"before it fails (PostgreSQL then retries).",
+	},
+	{
+		.name = "archive-push-queue-max", .type = OPT_TYPE_SIZE, .group = OPT_GROUP_ARCHIVE,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE, .min = 16 * MIB, .max = 4 * TIB,
+		.help = "Alert threshold for WAL waiting to be archived: above it a warning is "
+		"logged. WAL is never dropped. Unset: no alert.",
+	},
+	{
+		.name = "archive-get-queue-max", .type = OPT_TYPE_SIZE, .group = OPT_GROUP_ARCHIVE,
+		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE, .def = "128MiB",
+		.min = 0, .max = 64 * GIB,
+		.help = "How much WAL archive-get prefetches ahead in asynchronous mode (0 disables "
+		"prefetching).",
+	},
+
 	/* command options */
 	{
 		.name = "repo", .type = OPT_TYPE_INT, .group = OPT_GROUP_COMMAND,
 		.section = OPT_SECTION_CMDLINE, .commands = CMDS_REPO, .min = 1, .max = REPO_MAX,
 		.help = "Repository to work on. Unset: repository 1 for repo-ls, repo-put, repo-get and "
-		"repo-rm; every configured repository for repo-create and stanza-create.",
+		"repo-rm; every configured repository for repo-create and stanza-create; for "
+		"archive-get, the repositories in order; archive-push always writes to all.",
 	},
 	{
 		.name = "output", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_COMMAND,
 		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_REPO_LS), .def = "text",
 		.allowed = ALLOWED("text", "json"),
 		.help = "Output format.",
+	},
+	{
+		.name = "from", .type = OPT_TYPE_INT, .group = OPT_GROUP_COMMAND,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_REPO_SYNC), .min = 1, .max = REPO_MAX,
+		.help = "Repository to copy from (repo-sync; required).",
+	},
+	{
+		.name = "to", .type = OPT_TYPE_INT, .group = OPT_GROUP_COMMAND,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_REPO_SYNC), .min = 1, .max = REPO_MAX,
+		.help = "Repository to copy to (repo-sync; required).",
 	},
 
 	/* repositories (repo1..repo4) */
@@ -542,6 +635,7 @@ opt_group_title(opt_group group)
 		[OPT_GROUP_LOG] = "Logging options",
 		[OPT_GROUP_PG] = "PostgreSQL options",
 		[OPT_GROUP_COMMAND] = "Command options",
+		[OPT_GROUP_ARCHIVE] = "WAL archiving options",
 		[OPT_GROUP_REPO] = "Repository options (repo1 .. repo4)",
 	};
 

@@ -53,6 +53,7 @@ typedef enum opt_group
 	OPT_GROUP_LOG,
 	OPT_GROUP_PG,
 	OPT_GROUP_COMMAND,
+	OPT_GROUP_ARCHIVE,
 	OPT_GROUP_REPO,
 	OPT_GROUP_COUNT
 } opt_group;
@@ -60,9 +61,13 @@ typedef enum opt_group
 /* Command sets for opt_def.commands. */
 #define CMD_BIT(c)		(1u << (c))
 #define CMDS_ALL		(((1u << CMD_COUNT) - 1) & ~CMD_BIT(CMD_NONE))
+/* commands that open repositories (they take the repoN-* options) */
+#define CMDS_ARCHIVE	(CMD_BIT(CMD_ARCHIVE_PUSH) | CMD_BIT(CMD_ARCHIVE_GET) | \
+						 CMD_BIT(CMD_ARCHIVE_PUSH_ASYNC) | CMD_BIT(CMD_ARCHIVE_GET_ASYNC))
 #define CMDS_REPO		(CMD_BIT(CMD_REPO_CREATE) | CMD_BIT(CMD_STANZA_CREATE) | \
 						 CMD_BIT(CMD_REPO_LS) | CMD_BIT(CMD_REPO_PUT) | \
-						 CMD_BIT(CMD_REPO_GET) | CMD_BIT(CMD_REPO_RM))
+						 CMD_BIT(CMD_REPO_GET) | CMD_BIT(CMD_REPO_RM) | \
+						 CMD_BIT(CMD_REPO_SYNC) | CMDS_ARCHIVE)
 
 /* Longest option name, environment variable name or formatted value description. */
 #define OPT_NAME_MAX	64
@@ -106,6 +111,7 @@ typedef struct cmd_def
 	int			min_args;
 	int			max_args;		/* -1: no limit */
 	bool		needs_stanza;
+	bool		hidden;			/* internal (worker processes): not in help or docs */
 } cmd_def;
 
 extern const opt_def opt_table[];

@@ -51,6 +51,8 @@ typedef struct repo_settings
 	compress_type compress;
 	int			compress_level;
 	size_t		chunk_size;		/* encryption chunk (plain bytes); 0 = default 1 MiB */
+	const char *key_cache_dir;	/* local directory caching the unwrapped key between processes
+								 * (see repo_open); NULL = no cache */
 } repo_settings;
 
 typedef struct repo repo_t;
@@ -98,6 +100,9 @@ filter_t   *repo_put_open(repo_t *repo, const char *path, repo_object_result *re
 int			repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result);
 int			repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
 						 repo_object_result *result);
+/* repo_put_buf for a caller that already has the SHA-256 of data (not hashed again). */
+int			repo_put_buf_hashed(repo_t *repo, const char *path, const void *data, size_t len,
+								const uint8_t sha256[32], repo_object_result *result);
 
 /*
  * Get: streams the verified plain bytes into sink and finishes it. If expected_sha256 is

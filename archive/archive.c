@@ -1,0 +1,2 @@
+/* placeholder: module being written */
+typedef int drb_placeholder_archive;

@@ -1,0 +1,10 @@
+/* placeholder: module being written */
+#include "command.h"
+#include "error.h"
+
+int
+cmd_archive_get_async(config_t *cfg)
+{
+	(void) cfg;
+	return err_set(DRB_ERR_INTERNAL, "cmd_archive_get_async is not written yet");
+}
