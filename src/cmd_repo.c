@@ -179,6 +179,25 @@ get_to_file(repo_t *repo, const char *path, const char *local, repo_object_resul
 	return rc;
 }
 
+/* Stream to an existing non-regular target (a device such as /dev/null, a FIFO): renaming a
+ * temporary file over it would replace the device with a regular file. */
+static int
+get_to_special(repo_t *repo, const char *path, const char *local, repo_object_result *res)
+{
+	int			fd = open(local, O_WRONLY | O_CLOEXEC);
+	filter_t   *sink;
+	int			rc;
+
+	if (fd < 0)
+		return err_set(DRB_ERR_STORAGE, "unable to open '%s' for writing: %m", local);
+	sink = filter_sink_fd_new(fd);
+	rc = repo_get(repo, path, sink, NULL, res);
+	filter_chain_free(sink);
+	if (close(fd) != 0 && rc == 0)
+		rc = err_set(DRB_ERR_STORAGE, "unable to close '%s': %m", local);
+	return rc;
+}
+
 int
 cmd_repo_get(config_t *cfg)
 {
@@ -187,13 +206,21 @@ cmd_repo_get(config_t *cfg)
 	const char *local = config_nargs(cfg) > 1 ? config_arg(cfg, 1) : "-";
 	repo_object_result res;
 	repo_t	   *repo;
+	struct stat st;
 	int			rc;
 
 	repo_config_selected(cfg, false, idx);
 	repo = repo_config_open(cfg, idx[0]);
 	if (repo == NULL)
 		return -1;
-	if (strcmp(local, "-") == 0)
+	if (strcmp(local, "-") != 0 && stat(local, &st) == 0 && !S_ISREG(st.st_mode))
+	{
+		if (S_ISDIR(st.st_mode))
+			rc = err_set(DRB_ERR_USAGE, "'%s' is a directory: give a file name", local);
+		else
+			rc = get_to_special(repo, path, local, &res);
+	}
+	else if (strcmp(local, "-") == 0)
 	{
 		/* stdout cannot be taken back: a failure after some bytes still exits non-zero */
 		filter_t   *sink = filter_sink_fd_new(STDOUT_FILENO);

@@ -44,3 +44,15 @@ check "plain-text zstd object decodes with the zstd CLI" sh -c "zstd -dc < '$T_D
 check "repo-rm removes" "$DRBACKUP" --config="$conf" repo-rm obj/lz4/rand obj/lz4/text
 check "removed objects are gone" sh -c "! '$DRBACKUP' --config='$conf' repo-ls obj/lz4 | grep -q rand"
 check "repo-rm of a missing object succeeds" "$DRBACKUP" --config="$conf" repo-rm obj/lz4/rand
+
+# a device as the target is written to, never replaced (a temp file renamed over /dev/null
+# would turn the device into a regular file for everyone)
+mknod "$T_DIR/nulldev" c 1 3
+check "repo-get into a character device" "$DRBACKUP" --config="$conf" repo-get obj/zstd/text "$T_DIR/nulldev"
+check_true "the device is still a device" "[ -c '$T_DIR/nulldev' ]"
+mkfifo "$T_DIR/fifo"
+( cat "$T_DIR/fifo" > "$T_DIR/fifo.out" ) &
+check "repo-get into a FIFO" "$DRBACKUP" --config="$conf" repo-get obj/zstd/text "$T_DIR/fifo"
+wait
+check_same "the FIFO reader got the object" "$T_DIR/text" "$T_DIR/fifo.out"
+check_fails "a directory as the target is refused" 2 "is a directory" "$DRBACKUP" --config="$conf" repo-get obj/zstd/text "$T_DIR"
