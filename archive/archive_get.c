@@ -8,26 +8,11 @@
  * real error with its own exit code. In asynchronous mode the prefetch worker's spool is
  * looked at first (spool.h).
  */
-#include <stdio.h>
-#include <stdlib.h>
-
 #include "archive.h"
 #include "command.h"
 #include "error.h"
 #include "log.h"
 #include "spool.h"
-
-/*
- * main() prints every error as "drbackup: ERROR: ..."; a WAL file that does not exist is
- * not one, so leave from here with one quiet line and the not-found exit code.
- */
-static void
-exit_not_found(void)
-{
-	fprintf(stderr, "drbackup: archive-get: %s\n", err_msg());
-	log_close();
-	exit(err_exit_code(DRB_ERR_NOT_FOUND));
-}
 
 int
 cmd_archive_get(config_t *cfg)
@@ -60,6 +45,6 @@ cmd_archive_get(config_t *cfg)
 	rc = archive_get_one(&ctx, &w, dest, only);
 	archive_ctx_close(&ctx);
 	if (rc != 0 && err_kind() == DRB_ERR_NOT_FOUND)
-		exit_not_found();
+		err_mark_quiet();		/* an answer, not a failure: one plain line, exit 1 */
 	return rc;
 }

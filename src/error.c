@@ -11,6 +11,7 @@
 
 static __thread drb_err err_current_kind = DRB_OK;
 static __thread char err_current_msg[ERR_MSG_MAX];
+static __thread bool err_current_quiet = false;
 
 int
 err_set(drb_err kind, const char *fmt,...)
@@ -21,6 +22,7 @@ err_set(drb_err kind, const char *fmt,...)
 	vsnprintf(err_current_msg, sizeof(err_current_msg), fmt, ap);
 	va_end(ap);
 	err_current_kind = kind == DRB_OK ? DRB_ERR_INTERNAL : kind;
+	err_current_quiet = false;
 	return -1;
 }
 
@@ -46,6 +48,18 @@ err_wrap(const char *fmt,...)
 	return -1;
 }
 
+void
+err_mark_quiet(void)
+{
+	err_current_quiet = true;
+}
+
+bool
+err_is_quiet(void)
+{
+	return err_current_quiet && err_current_kind != DRB_OK;
+}
+
 drb_err
 err_kind(void)
 {
@@ -63,6 +77,7 @@ err_clear(void)
 {
 	err_current_kind = DRB_OK;
 	err_current_msg[0] = '\0';
+	err_current_quiet = false;
 }
 
 static const struct

@@ -11,6 +11,8 @@
 #ifndef DRB_ERROR_H
 #define DRB_ERROR_H
 
+#include <stdbool.h>
+
 typedef enum drb_err
 {
 	DRB_OK = 0,
@@ -31,6 +33,14 @@ int			err_set(drb_err kind, const char *fmt,...) __attribute__((format(printf, 2
 
 /* Prefix the current message with context, keeping its kind; returns -1. */
 int			err_wrap(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Mark the current error as an expected answer rather than a failure (archive-get of a WAL
+ * file that does not exist): main() prints it as a plain "drbackup: <command>: <message>"
+ * line, without "ERROR", and still exits with its kind's code. err_set clears the mark.
+ */
+void		err_mark_quiet(void);
+bool		err_is_quiet(void);
 
 drb_err		err_kind(void);
 const char *err_msg(void);

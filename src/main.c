@@ -66,12 +66,15 @@ main(int argc, char **argv)
 			break;
 	}
 
-	config_free(cfg);
 	if (rc != 0)
 	{
-		log_error("%s", err_msg());
+		if (err_is_quiet())
+			fprintf(stderr, "drbackup: %s: %s\n", config_command_name(cmd), err_msg());
+		else
+			log_error("%s", err_msg());
 		rc = err_exit_code(err_kind());
 	}
+	config_free(cfg);
 	log_forget_secrets();
 	log_close();
 	return rc;
