@@ -96,6 +96,7 @@ static const struct
 	[DRB_ERR_STANZA] = {"stanza", 8},
 	[DRB_ERR_LOCK] = {"lock", 9},
 	[DRB_ERR_INTERNAL] = {"internal", 10},
+	[DRB_ERR_RECOVERY_ABORT] = {"recovery-abort", 126},
 };
 
 int

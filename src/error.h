@@ -26,6 +26,9 @@ typedef enum drb_err
 	DRB_ERR_STANZA,			/* stanza mismatch, conflicting content          exit 8 */
 	DRB_ERR_LOCK,			/* another process holds the lock                 exit 9 */
 	DRB_ERR_INTERNAL,		/* bug or out of resources                        exit 10 */
+	DRB_ERR_RECOVERY_ABORT, /* archive-get failed during archive recovery: stop   exit 126
+							 * PostgreSQL (> 125) instead of letting it take the failure
+							 * for the end of the archive and promote early */
 } drb_err;
 
 /* Record an error; always returns -1 so callers can write "return err_set(...)". */
