@@ -265,7 +265,7 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "spool-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_ARCHIVE,
-		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE, .def = "/var/spool/drbackup",
+		.section = OPT_SECTION_ANY, .commands = CMDS_REPO, .def = "/var/spool/drbackup",
 		.help = "Local directory for the asynchronous workers' queues and acknowledgements, "
 		"the copies kept for a lagging repository, and the key cache. Must be writable by the "
 		"PostgreSQL OS user.",
