@@ -1,14 +1,18 @@
 /*
  * spool.h — the local spool of the asynchronous workers (spool-path option).
  *
- *   <spool>/archive/<stanza>/worker.lock     flock()ed by the running push worker
- *   <spool>/archive/<stanza>/out/<wal>.ok    the worker's acknowledgement: <wal> is durable in
- *                                            every repository, or in the reachable ones plus a
- *                                            local copy queued for each lagging one
- *   <spool>/archive/<stanza>/out/<wal>.error why the last attempt failed (one line)
- *   <spool>/archive/<stanza>/lag/repo<N>/<wal> local copies (fsynced) repository N still lacks
+ *   <spool>/archive/<stanza>/worker.lock     flock()ed by the running push worker (holds its pid)
+ *   <spool>/archive/<stanza>/worker.log      the push worker's log
+ *   <spool>/archive/<stanza>/out/<wal>.ok    the worker's acknowledgement ("<size> <mtime>
+ *                                            <sha256>"): <wal> is durable in every repository,
+ *                                            or in the reachable ones plus a local copy queued
+ *                                            for each lagging one
+ *   <spool>/archive/<stanza>/out/<wal>.error why the last attempt failed ("<kind> <message>")
+ *   <spool>/archive/<stanza>/lag/repo<N>/<wal>-<sha256>  local copies (fsynced) repository N
+ *                                            still lacks, checked against the name before upload
  *   <spool>/archive/<stanza>/in/<wal>        segments prefetched by archive-get (verified)
- *   <spool>/archive/<stanza>/get.lock        flock()ed by the running prefetch worker
+ *   <spool>/archive/<stanza>/get.lock        flock()ed by the running prefetch worker (its pid)
+ *   <spool>/archive/<stanza>/get.pos, get.log  recovery's position, the prefetch worker's log
  *   <spool>/keys/...                         the key cache (repo.c)
  * Every file is written atomically (temp + fsync + rename + fsync dir). A worker killed at
  * any moment leaves at worst a stale temp file, which the next worker removes.
@@ -18,7 +22,7 @@
 
 #include <stdbool.h>
 
-#include "config.h"
+#include "repo_config.h"		/* config.h of src/, not autoconf's */
 #include "wal.h"
 
 /*
