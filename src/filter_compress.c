@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lz4frame.h>
 #include <zlib.h>
@@ -15,6 +16,7 @@
 
 #include "error.h"
 #include "filter_compress.h"
+#include "log.h"
 #include "mem.h"
 
 #define LZ4_SLICE		(256 * 1024)	/* input fed to LZ4F_compressUpdate at a time */
@@ -34,6 +36,7 @@ typedef struct codec_filter
 	LZ4F_cctx  *lc;
 	LZ4F_dctx  *ld;
 	LZ4F_preferences_t lprefs;
+	int			workers;		/* zstd worker threads (compress) */
 	z_stream	z;
 	bool		z_ready;
 	/* decompress: a complete frame/member seen, and none left open */
@@ -98,7 +101,17 @@ corrupt(codec_filter *c, const char *detail)
 static int
 zstd_compress(codec_filter *c, const uint8_t *in, size_t len, ZSTD_EndDirective mode)
 {
-	ZSTD_inBuffer ib = {in, len, 0};
+	ZSTD_inBuffer ib;
+
+	/* worker threads are fed job-sized slices: one large slice keeps them waiting longer */
+	while (c->workers > 0 && mode == ZSTD_e_continue && len > COMPRESS_PARALLEL_JOB)
+	{
+		if (zstd_compress(c, in, COMPRESS_PARALLEL_JOB, mode) != 0)
+			return -1;
+		in += COMPRESS_PARALLEL_JOB;
+		len -= COMPRESS_PARALLEL_JOB;
+	}
+	ib = (ZSTD_inBuffer) {in, len, 0};
 
 	for (;;)
 	{
@@ -372,8 +385,55 @@ codec_fail(codec_filter *c, const char *what)
 	return NULL;
 }
 
+/*
+ * Switch a zstd compressor to COMPRESS_PARALLEL_WORKERS worker threads if this machine and
+ * libzstd allow; it stays single-threaded otherwise (not an error).
+ */
+static void
+zstd_try_parallel(codec_filter *c)
+{
+	static int	cpus = 0;		/* CPUs online, looked up once (0: not yet) */
+	int			n = __atomic_load_n(&cpus, __ATOMIC_RELAXED);
+	size_t		r;
+
+	if (n == 0)
+	{
+		n = (int) sysconf(_SC_NPROCESSORS_ONLN);
+		__atomic_store_n(&cpus, n, __ATOMIC_RELAXED);
+	}
+	if (n < 2)
+		return;
+	r = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_nbWorkers, COMPRESS_PARALLEL_WORKERS);
+	if (ZSTD_isError(r))
+	{
+		log_debug("zstd: no multi-threaded compression in this libzstd (%s)",
+				  ZSTD_getErrorName(r));
+		return;
+	}
+	r = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_jobSize, COMPRESS_PARALLEL_JOB);
+	if (ZSTD_isError(r))
+	{
+		/* default jobs are several times larger: keep memory as documented instead */
+		(void) ZSTD_CCtx_setParameter(c->zc, ZSTD_c_nbWorkers, 0);
+		return;
+	}
+	c->workers = COMPRESS_PARALLEL_WORKERS;
+}
+
 filter_t *
 filter_compress_new(compress_type type, int level)
+{
+	return filter_compress_new_sized(type, level, 0);
+}
+
+int
+filter_compress_workers(const filter_t *f)
+{
+	return f->ops == &compress_ops ? ((const codec_filter *) f)->workers : 0;
+}
+
+filter_t *
+filter_compress_new_sized(compress_type type, int level, uint64_t size_hint)
 {
 	codec_filter *c = codec_new(type, false, NULL);
 
@@ -386,6 +446,8 @@ filter_compress_new(compress_type type, int level)
 			if (c->zc == NULL ||
 				ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel, level)))
 				return codec_fail(c, "zstd compression");
+			if (size_hint >= COMPRESS_PARALLEL_MIN)
+				zstd_try_parallel(c);
 			break;
 		case COMPRESS_LZ4:
 			{

@@ -10,6 +10,15 @@
  * output is collected there and pushed on in pieces of that size (and the rest at finish).
  * Decompression bounds the zstd window at 8 MiB (levels up to 19 never exceed it).
  *
+ * Parallel zstd: a compressor told that its stream is large (size hint of
+ * COMPRESS_PARALLEL_MIN or more) on a machine with more than one CPU uses zstd's
+ * multi-threaded mode — COMPRESS_PARALLEL_WORKERS worker threads compressing jobs of
+ * COMPRESS_PARALLEL_JOB bytes at once — when the libzstd it runs with supports it (checked
+ * at run time: ZSTD_CCtx_setParameter(ZSTD_c_nbWorkers) fails without threads; then it
+ * stays single-threaded). The output is still one standard zstd frame, readable by any
+ * decoder with the same window bound; memory grows by about two jobs per worker
+ * (a few MiB), whatever the object size.
+ *
  * Errors: compressing fails only on internal errors (DRB_ERR_INTERNAL); decompressing
  * fails with DRB_ERR_INTEGRITY "object 'path': corrupt compressed data (...)" — also when
  * the stream ends inside a frame or is missing altogether.
@@ -17,10 +26,15 @@
 #ifndef DRB_FILTER_COMPRESS_H
 #define DRB_FILTER_COMPRESS_H
 
+#include <stdint.h>
+
 #include "filter.h"
 #include "repo.h"
 
 #define COMPRESS_OUT_SIZE (1024 * 1024)
+#define COMPRESS_PARALLEL_MIN		(4 * 1024 * 1024)
+#define COMPRESS_PARALLEL_WORKERS	2
+#define COMPRESS_PARALLEL_JOB		(1024 * 1024)
 
 /*
  * Levels each compressor takes and the one used when compress-level is not set:
@@ -37,6 +51,16 @@ int			compress_level_check(compress_type type, int level);
 
 /* New compressor; NULL + err on failure. level must have passed compress_level_check. */
 filter_t   *filter_compress_new(compress_type type, int level);
+
+/*
+ * New compressor for a stream of about size_hint bytes (0: unknown; a hint, not a
+ * promise: any length is still compressed correctly). Large zstd streams are compressed
+ * in parallel as described above.
+ */
+filter_t   *filter_compress_new_sized(compress_type type, int level, uint64_t size_hint);
+
+/* Worker threads a compressor made by this module uses (0: compresses in the caller's thread). */
+int			filter_compress_workers(const filter_t *f);
 
 /* New decompressor; path names the object in error messages. NULL + err on failure. */
 filter_t   *filter_decompress_new(compress_type type, const char *path);

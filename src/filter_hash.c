@@ -2,10 +2,11 @@
  * filter_hash.c — SHA-256 + size observer with a helper thread for large pushes
  * (see filter_hash.h).
  *
- * Handshake with the helper: process() posts (data, len) under the mutex and signals;
- * the helper hashes and clears the job; process() pushes the same bytes downstream in the
- * meantime and then waits for the job to be cleared. The digest context is touched by one
- * thread at a time: the helper only between post and clear, the caller only outside.
+ * Handshake with the helper: a job (data, len) is posted under the mutex; the helper
+ * hashes it and clears it. The digest context is touched by one thread at a time: the
+ * helper only between post and clear, the caller only when no job is pending (hash_wait
+ * first). Jobs are hashed strictly in push order because a new one is posted only after
+ * the previous one is done.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,8 +17,6 @@
 #include "error.h"
 #include "filter_hash.h"
 #include "mem.h"
-
-#define HASH_THREAD_MIN (64 * 1024)
 
 typedef struct hash_filter
 {
@@ -35,8 +34,9 @@ typedef struct hash_filter
 	pthread_cond_t cond;
 	const uint8_t *job_data;	/* non-NULL while a job is posted */
 	size_t		job_len;
-	bool		job_ok;
+	bool		job_failed;		/* a digest update failed (reported by hash_wait) */
 	bool		quit;
+	uint8_t    *stage;			/* HASH_STAGE_SIZE copy of a push hashed after it returned */
 } hash_filter;
 
 static void *
@@ -47,13 +47,17 @@ hash_thread_main(void *arg)
 	pthread_mutex_lock(&h->lock);
 	for (;;)
 	{
+		bool		ok;
+
 		while (h->job_data == NULL && !h->quit)
 			pthread_cond_wait(&h->cond, &h->lock);
 		if (h->job_data == NULL)
 			break;
 		pthread_mutex_unlock(&h->lock);
-		h->job_ok = EVP_DigestUpdate(h->md, h->job_data, h->job_len) == 1;
+		ok = EVP_DigestUpdate(h->md, h->job_data, h->job_len) == 1;
 		pthread_mutex_lock(&h->lock);
+		if (!ok)
+			h->job_failed = true;
 		h->job_data = NULL;
 		pthread_cond_broadcast(&h->cond);
 	}
@@ -77,6 +81,32 @@ hash_thread_start(hash_filter *h)
 	return true;
 }
 
+static void
+hash_post(hash_filter *h, const uint8_t *data, size_t len)
+{
+	pthread_mutex_lock(&h->lock);
+	h->job_data = data;
+	h->job_len = len;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Wait until no job is pending; -1 + err if any update failed. */
+static int
+hash_wait(hash_filter *h)
+{
+	bool		failed;
+
+	if (!h->thread_started)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	while (h->job_data != NULL)
+		pthread_cond_wait(&h->cond, &h->lock);
+	failed = h->job_failed;
+	pthread_mutex_unlock(&h->lock);
+	return failed ? err_set(DRB_ERR_INTERNAL, "SHA-256 update failed") : 0;
+}
+
 static int
 hash_process(filter_t *f, const uint8_t *in, size_t len)
 {
@@ -84,6 +114,9 @@ hash_process(filter_t *f, const uint8_t *in, size_t len)
 	int			rc = 0;
 
 	h->result->size += len;
+	/* whatever happens next, the previous job comes first in the digest */
+	if (hash_wait(h) != 0)
+		return -1;
 	if (len < HASH_THREAD_MIN || !hash_thread_start(h))
 	{
 		if (EVP_DigestUpdate(h->md, in, len) != 1)
@@ -91,23 +124,22 @@ hash_process(filter_t *f, const uint8_t *in, size_t len)
 		return f->next ? filter_push(f->next, in, len) : 0;
 	}
 
-	pthread_mutex_lock(&h->lock);
-	h->job_data = in;
-	h->job_len = len;
-	pthread_cond_broadcast(&h->cond);
-	pthread_mutex_unlock(&h->lock);
+	if (len <= HASH_STAGE_SIZE)
+	{
+		/* hashed from a copy while the caller goes on producing the next piece */
+		if (h->stage == NULL)
+			h->stage = xmalloc(HASH_STAGE_SIZE);
+		memcpy(h->stage, in, len);
+		hash_post(h, h->stage, len);
+		return f->next ? filter_push(f->next, in, len) : 0;
+	}
 
+	/* a large push is hashed in place: the caller's buffer is released only afterwards */
+	hash_post(h, in, len);
 	if (f->next)
 		rc = filter_push(f->next, in, len);
-
-	/* the caller's buffer must not be released before the helper is done with it */
-	pthread_mutex_lock(&h->lock);
-	while (h->job_data != NULL)
-		pthread_cond_wait(&h->cond, &h->lock);
-	pthread_mutex_unlock(&h->lock);
-
-	if (rc == 0 && !h->job_ok)
-		rc = err_set(DRB_ERR_INTERNAL, "SHA-256 update failed");
+	if (hash_wait(h) != 0 && rc == 0)
+		rc = -1;
 	return rc;
 }
 
@@ -117,6 +149,8 @@ hash_finish(filter_t *f)
 	hash_filter *h = (hash_filter *) f;
 	unsigned int n = 0;
 
+	if (hash_wait(h) != 0)
+		return -1;
 	if (EVP_DigestFinal_ex(h->md, h->result->sha256, &n) != 1 || n != 32)
 		return err_set(DRB_ERR_INTERNAL, "SHA-256 finalisation failed");
 	h->result->done = true;
@@ -141,6 +175,7 @@ hash_destroy(filter_t *f)
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
 	EVP_MD_CTX_free(h->md);
+	free(h->stage);
 	free(h);
 }
 

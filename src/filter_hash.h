@@ -6,11 +6,18 @@
  * stream, e.g. a checksum mismatch on restore — and only then finishes the next filter, so
  * a sink is never finished after bytes that failed verification.
  *
- * Speed: large pushes (>= 64 KiB) are hashed by a helper thread of the filter while the
- * calling thread pushes the very same bytes on to the next filter (compression on put, the
- * sink on get); process() returns once both are done, so no bytes are copied or kept and
- * the caller's buffer rules are unchanged. The thread is started on the first large push
- * and joined by destroy. Small pushes are hashed inline.
+ * Speed: pushes of HASH_THREAD_MIN bytes or more are hashed by a helper thread of the
+ * filter, so hashing overlaps the work around it:
+ *   - up to HASH_STAGE_SIZE bytes (the pieces of a streamed pipeline, e.g. decompressed
+ *     output on get): the bytes are copied into the filter's one staging buffer, passed on,
+ *     and process() returns while the helper still hashes the copy — hashing piece N
+ *     overlaps producing piece N+1 (decompression) as well as consuming piece N (the sink);
+ *   - larger pushes (a whole object in memory): hashed in place while the same bytes go on
+ *     to the next filter; process() returns once both are done (nothing copied or kept).
+ * Either way the caller may reuse its buffer once process() returns. Jobs are hashed in
+ * order; finish waits for the last one. Small pushes are hashed inline. The thread starts
+ * on the first large push and is joined by destroy; the staging buffer is allocated on
+ * first use (memory: HASH_STAGE_SIZE at most).
  */
 #ifndef DRB_FILTER_HASH_H
 #define DRB_FILTER_HASH_H
@@ -19,6 +26,9 @@
 #include <stdint.h>
 
 #include "filter.h"
+
+#define HASH_THREAD_MIN		(64 * 1024)
+#define HASH_STAGE_SIZE		(1024 * 1024)
 
 typedef struct hash_result
 {

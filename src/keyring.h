@@ -24,6 +24,7 @@
 #ifndef DRB_KEYRING_H
 #define DRB_KEYRING_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "repo.h"
@@ -90,9 +91,38 @@ int			keyring_object_key(const keyring_t *k, const uint8_t salt[32],
 void		keyring_free(keyring_t *k);
 
 /*
+ * keyring_open through the local key cache, so that the next process that opens the same
+ * repository skips scrypt (PostgreSQL starts one archive-push per WAL segment). Same
+ * result and the same errors as keyring_open; with cache_dir NULL (or for cipher none) it
+ * is keyring_open.
+ *
+ * The cache entry is the file <cache_dir>/<hex SHA-256 of "drbackup key cache v1", NUL,
+ * repo_id> (repo_id names the repository, e.g. "repo1 s3://bucket/prefix"), mode 0600 in a
+ * directory of this user that others cannot write to (created 0700 when missing, in a
+ * parent of this user; a missing parent is created 0700 too, but never by root, which
+ * would lock the PostgreSQL user out of its spool). It holds the data key wrapped
+ * (AES-256-GCM) under a cheap key, HKDF-SHA256(passphrase, random cache salt), bound to
+ * the SHA-256 of the key file text and to its key id. A hit needs: a regular file of this user not readable by others,
+ * the right size and magic, the same key file digest and key id, a tag that verifies
+ * under this passphrase and an unwrapped key whose id matches. Anything else — no entry,
+ * a changed key file (re-created repository, key rotation), another passphrase, a
+ * damaged or foreign file — is a miss: the key is unwrapped with scrypt as usual and the
+ * entry rewritten atomically (temp file + rename; not fsynced: a lost entry is only a
+ * miss). Cache problems never fail the open: they are logged at debug level and the
+ * cache is skipped (e.g. a directory that cannot be created or written).
+ * docs/repository-format.md §2.5 states the threat model.
+ */
+keyring_t  *keyring_open_cached(const char *text, size_t len, const char *passphrase,
+								const char *source, const char *what,
+								const char *cache_dir, const char *repo_id);
+
+/*
  * Test hook: scrypt cost N used by keyring_serialize from now on (0 restores the default).
  * Only unit tests call this, to stay fast; production code never does.
  */
 void		keyring_test_set_scrypt_n(uint64_t n);
+
+/* Test hook: how many scrypt derivations this process has run (cache hits run none). */
+uint64_t	keyring_test_kdf_runs(void);
 
 #endif

@@ -168,9 +168,17 @@ key_file_open(const repo_settings *s, const buf_t *text, const char *name)
 	else if (info.cipher == CIPHER_NONE && s->cipher != CIPHER_NONE)
 		err_set(DRB_ERR_CONFIG, "repository %d is not encrypted but repo%d-cipher-type=%s",
 				s->index, s->index, cipher_type_name(s->cipher));
-	else if ((k = keyring_open((const char *) text->data, text->len, s->passphrase, source,
-							   what)) == NULL && err_kind() == DRB_ERR_INTEGRITY)
-		err_wrap("repository %d (%s)", s->index, s->storage->description);
+	else
+	{
+		/* the key cache is keyed by index and location: two repositories never share it */
+		char	   *repo_id = xasprintf("repo%d %s", s->index, s->storage->description);
+
+		k = keyring_open_cached((const char *) text->data, text->len, s->passphrase, source,
+								what, s->key_cache_dir, repo_id);
+		if (k == NULL && err_kind() == DRB_ERR_INTEGRITY)
+			err_wrap("repository %d (%s)", s->index, s->storage->description);
+		free(repo_id);
+	}
 	free(source);
 	free(what);
 	return k;
@@ -473,7 +481,10 @@ typedef struct put_head
 	filter_t	base;
 	int			repo_index;
 	char	   *path;
-	hash_result plain;			/* filled by the hash filter, read by the trailer writer */
+	hash_result plain;			/* filled by the hash filter (or given by the caller), read
+								 * by the trailer writer */
+	bool		prehashed;		/* plain was given: no hash stage */
+	uint64_t	pushed;			/* bytes pushed (checked against plain.size when prehashed) */
 	uint64_t	stored;			/* counted by the header writer */
 	repo_object_result *result;
 } put_head;
@@ -483,6 +494,7 @@ put_head_process(filter_t *f, const uint8_t *in, size_t len)
 {
 	put_head   *p = (put_head *) f;
 
+	p->pushed += len;
 	if (filter_push(f->next, in, len) != 0)
 		return err_wrap("repository %d: unable to put '%s'", p->repo_index, p->path);
 	return 0;
@@ -493,6 +505,10 @@ put_head_finish(filter_t *f)
 {
 	put_head   *p = (put_head *) f;
 
+	if (p->prehashed && p->pushed != p->plain.size)
+		return err_set(DRB_ERR_INTERNAL, "repository %d: unable to put '%s': %llu bytes given "
+					   "for a checksum of %llu bytes", p->repo_index, p->path,
+					   (unsigned long long) p->pushed, (unsigned long long) p->plain.size);
 	if (filter_finish(f->next) != 0)
 		return err_wrap("repository %d: unable to put '%s'", p->repo_index, p->path);
 	if (p->result)
@@ -515,8 +531,14 @@ put_head_destroy(filter_t *f)
 
 static const filter_ops put_head_ops = {"repo-put", put_head_process, put_head_finish, put_head_destroy};
 
-filter_t *
-repo_put_open(repo_t *repo, const char *path, repo_object_result *result)
+/*
+ * The put chain. size_hint (0: unknown) lets the compressor use worker threads for a large
+ * object. With plain_sha256 the caller's checksum of exactly plain_len bytes goes into the
+ * trailer and the chain has no hash stage.
+ */
+static filter_t *
+put_open(repo_t *repo, const char *path, repo_object_result *result, uint64_t size_hint,
+		 const uint8_t *plain_sha256, uint64_t plain_len)
 {
 	put_head   *p;
 	object_header h = {0};
@@ -549,16 +571,23 @@ repo_put_open(repo_t *repo, const char *path, repo_object_result *result)
 	p->repo_index = repo->index;
 	p->path = xstrdup(path);
 	p->result = result;
+	if (plain_sha256)
+	{
+		p->prehashed = true;
+		p->plain.size = plain_len;
+		memcpy(p->plain.sha256, plain_sha256, 32);
+		p->plain.done = true;
+	}
 
-	/* plain -> sha256+size -> compress -> trailer -> [encrypt] -> header -> storage writer */
+	/* plain -> [sha256+size] -> compress -> trailer -> [encrypt] -> header -> storage writer */
 	f[0] = &p->base;
-	f[1] = filter_hash_new(&p->plain, NULL, NULL);
-	f[2] = filter_compress_new(repo->compress, repo->compress_level);
+	f[1] = plain_sha256 ? NULL : filter_hash_new(&p->plain, NULL, NULL);
+	f[2] = filter_compress_new_sized(repo->compress, repo->compress_level, size_hint);
 	f[3] = filter_trailer_writer_new(&p->plain);
 	f[4] = encrypt ? filter_encrypt_new(key, raw, repo->chunk_size) : NULL;
 	f[5] = filter_header_writer_new(raw, &p->stored);
 	secure_zero(key, sizeof(key));
-	failed = f[1] == NULL || f[2] == NULL || (encrypt && f[4] == NULL);
+	failed = (!plain_sha256 && f[1] == NULL) || f[2] == NULL || (encrypt && f[4] == NULL);
 	f[6] = failed ? NULL : storage_write_open(repo->storage, path);
 	if (f[6] == NULL && !failed)
 	{
@@ -566,6 +595,12 @@ repo_put_open(repo_t *repo, const char *path, repo_object_result *result)
 		failed = true;
 	}
 	return link_filters(f, 7, failed);
+}
+
+filter_t *
+repo_put_open(repo_t *repo, const char *path, repo_object_result *result)
+{
+	return put_open(repo, path, result, 0, NULL, 0);
 }
 
 /*
@@ -721,14 +756,15 @@ put_fd_simple(repo_t *repo, const char *path, int fd, filter_t *head)
 int
 repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result)
 {
-	filter_t   *head = repo_put_open(repo, path, result);
 	struct stat st;
+	bool		regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	filter_t   *head = put_open(repo, path, result, regular ? (uint64_t) st.st_size : 0, NULL, 0);
 	int			rc = 1;
 
 	if (head == NULL)
 		return -1;
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= READ_AHEAD_MIN)
+	if (regular && st.st_size >= READ_AHEAD_MIN)
 		rc = put_fd_read_ahead(repo, path, fd, head);
 	if (rc == 1)
 		rc = put_fd_simple(repo, path, fd, head);
@@ -736,11 +772,12 @@ repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result)
 	return rc;
 }
 
-int
-repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
-			 repo_object_result *result)
+/* Push data/len through a new put chain and finish it. */
+static int
+put_buf(repo_t *repo, const char *path, const void *data, size_t len, const uint8_t *sha256,
+		repo_object_result *result)
 {
-	filter_t   *head = repo_put_open(repo, path, result);
+	filter_t   *head = put_open(repo, path, result, len, sha256, len);
 	int			rc;
 
 	if (head == NULL)
@@ -750,6 +787,20 @@ repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
 		rc = filter_finish(head);
 	filter_chain_free(head);
 	return rc;
+}
+
+int
+repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
+			 repo_object_result *result)
+{
+	return put_buf(repo, path, data, len, NULL, result);
+}
+
+int
+repo_put_buf_hashed(repo_t *repo, const char *path, const void *data, size_t len,
+					const uint8_t sha256[32], repo_object_result *result)
+{
+	return put_buf(repo, path, data, len, sha256, result);
 }
 
 /* --- get --- */

@@ -2,6 +2,7 @@
  * repo_config.c — build storage drivers and repository settings from options (see
  * repo_config.h).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +255,34 @@ repo_config_storage(const config_t *cfg, int n)
 	return NULL;
 }
 
+/*
+ * The key cache directory, <spool-path>/keys (NULL without a spool path). The string is
+ * interned for the life of the process (repo_settings borrows it; one value per config).
+ */
+static const char *
+key_cache_dir(const config_t *cfg)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char *interned[8];
+	const char *spool = cfg_str(cfg, "spool-path");
+	char	   *dir;
+	const char *result = NULL;
+
+	if (spool == NULL || spool[0] == '\0')
+		return NULL;
+	dir = xasprintf("%s/keys", spool);
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < sizeof(interned) / sizeof(interned[0]) && result == NULL; i++)
+		if (interned[i] == NULL)
+			result = interned[i] = dir;
+		else if (strcmp(interned[i], dir) == 0)
+			result = interned[i];
+	pthread_mutex_unlock(&lock);
+	if (result != dir)
+		free(dir);
+	return result;				/* NULL (no cache) once 8 different paths were seen */
+}
+
 int
 repo_config_settings(const config_t *cfg, int n, repo_settings *out)
 {
@@ -275,6 +304,7 @@ repo_config_settings(const config_t *cfg, int n, repo_settings *out)
 		return err_set(DRB_ERR_CONFIG, "repository %d: repo%d-cipher-type=%s needs repo%d-cipher-pass "
 					   "(in the config file or DRBACKUP_REPO%d_CIPHER_PASS)", n, n,
 					   cipher_type_name(out->cipher), n, n);
+	out->key_cache_dir = key_cache_dir(cfg);
 	out->storage = repo_config_storage(cfg, n);
 	return out->storage ? 0 : -1;
 }

@@ -7,7 +7,13 @@
  * swapped chunks, appended garbage, wrong passphrase, another repository's key, missing
  * encryption) each with its own error kind and message naming the object, key files
  * (scrypt parameters recorded, checksum, fallback to and repair from the copy, cipher
- * mismatch, rotation), settings checks and bounded memory with the posix driver.
+ * mismatch, rotation), settings checks and bounded memory with the posix driver; the
+ * pre-hashed put (the caller's checksum is what the trailer records), parallel zstd
+ * (who gets worker threads, one standard frame), the hash filter's staged pieces (order
+ * kept while the caller reuses its buffer), and the key cache (hit without scrypt — counted
+ * by keyring_test_kdf_runs —, private files, miss on another passphrase, rotation,
+ * re-created repository, damaged/foreign/symlinked/other-owner entries, unusable
+ * directories).
  *
  * Storage: an in-memory storage_t test double (reads are pushed in odd piece sizes to
  * exercise every filter's buffering) and, for the memory test, storage_posix.
@@ -18,6 +24,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -28,6 +35,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <zstd.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -35,6 +43,7 @@
 #include "test_util.h"
 #include "error.h"
 #include "filter.h"
+#include "filter_compress.h"
 #include "filter_hash.h"
 #include "keyring.h"
 #include "mem.h"
@@ -820,11 +829,10 @@ test_layout_encrypted(void **state)
 
 /* A plain zstd / lz4 object is a valid .zst / .lz4 file for the command-line tools. */
 static void
-cli_decodes(compress_type type, const char *tool)
+cli_decodes(compress_type type, const char *tool, size_t len)
 {
 	mem_storage *m = mem_new();
 	repo_t	   *r = create_open(m, CIPHER_NONE, type);
-	size_t		len = 3 * 1024 * 1024 + 11;
 	uint8_t    *data = make_data(len, 8);
 	const char *dir = tmpdir;
 	char	   *obj;
@@ -863,8 +871,10 @@ test_cli_reads_plain_objects(void **state)
 	(void) state;
 	if (!have_tool("zstd") || !have_tool("lz4"))
 		skip();
-	cli_decodes(COMPRESS_ZSTD, "zstd");
-	cli_decodes(COMPRESS_LZ4, "lz4");
+	cli_decodes(COMPRESS_ZSTD, "zstd", 3 * 1024 * 1024 + 11);
+	/* large enough for parallel zstd: still one standard frame for the CLI */
+	cli_decodes(COMPRESS_ZSTD, "zstd", COMPRESS_PARALLEL_MIN + 5 * 1024 * 1024 + 7);
+	cli_decodes(COMPRESS_LZ4, "lz4", 3 * 1024 * 1024 + 11);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1659,6 +1669,676 @@ test_sink_not_finished_on_failure(void **state)
 	free(data);
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Pre-hashed put, parallel compression, the hash filter's staging                      */
+/* ------------------------------------------------------------------------------------ */
+
+static void
+test_put_buf_hashed(void **state)
+{
+	mem_storage *m = mem_new();
+	repo_t	   *r = create_open(m, CIPHER_AES_256_GCM, COMPRESS_ZSTD);
+	const size_t sizes[] = {0, 300000, COMPRESS_PARALLEL_MIN + 1024 * 1024 + 3};
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+	{
+		uint8_t    *data = make_data(sizes[i], (uint32_t) (40 + i));
+		uint8_t		sha[32];
+		repo_object_result put;
+		repo_object_result got;
+		buf_t		out;
+
+		sha256_buf(data, sizes[i], sha);
+		assert_int_equal(repo_put_buf_hashed(r, "h", data, sizes[i], sha, &put), 0);
+		assert_int_equal(put.size, sizes[i]);
+		assert_memory_equal(put.sha256, sha, 32);
+		assert_int_equal(put.stored_size, mem_raw(m, "h")->len);
+		buf_init(&out);
+		{
+			filter_t   *sink = filter_sink_buf_new(&out);
+
+			if (repo_get(r, "h", sink, sha, &got) != 0)
+				fail_msg("get: %s", err_msg());
+			filter_chain_free(sink);
+		}
+		assert_int_equal(out.len, sizes[i]);
+		if (sizes[i])
+			assert_memory_equal(out.data, data, sizes[i]);
+		assert_memory_equal(got.sha256, sha, 32);
+		buf_free(&out);
+		free(data);
+	}
+
+	/*
+	 * The caller's checksum is what the trailer records, not a second hash of the bytes:
+	 * a wrong one is stored as given, and reading the object then detects the mismatch.
+	 */
+	{
+		uint8_t    *data = make_data(200000, 44);
+		uint8_t		sha[32];
+		repo_object_result put;
+
+		sha256_buf(data, 200000, sha);
+		sha[0] ^= 1;
+		assert_int_equal(repo_put_buf_hashed(r, "wrong", data, 200000, sha, &put), 0);
+		assert_memory_equal(put.sha256, sha, 32);
+		get_fails(r, "wrong");
+		assert_err(DRB_ERR_INTEGRITY, "'wrong'", "checksum mismatch");
+		free(data);
+	}
+	repo_close(r);
+	mem_free(&m->base);
+}
+
+/* Does this libzstd accept worker threads at all? */
+static bool
+zstd_has_threads(void)
+{
+	ZSTD_CCtx  *c = ZSTD_createCCtx();
+	bool		ok = !ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, 2));
+
+	ZSTD_freeCCtx(c);
+	return ok;
+}
+
+static void
+test_compress_parallel(void **state)
+{
+	int			expect = zstd_has_threads() && sysconf(_SC_NPROCESSORS_ONLN) >= 2
+		? COMPRESS_PARALLEL_WORKERS : 0;
+	size_t		len = 2 * COMPRESS_PARALLEL_MIN + 333;
+	uint8_t    *data = make_data(len, 45);
+	const size_t pieces[] = {7 * 1024 * 1024, 1, 65536, 3 * 1024 * 1024 + 5};
+	filter_t   *f;
+	buf_t		out;
+	buf_t		back;
+	uint8_t    *plain;
+	size_t		pos = 0;
+
+	(void) state;
+	/* who gets worker threads */
+	f = filter_compress_new_sized(COMPRESS_ZSTD, 3, COMPRESS_PARALLEL_MIN);
+	assert_int_equal(filter_compress_workers(f), expect);
+	filter_chain_free(f);
+	f = filter_compress_new_sized(COMPRESS_ZSTD, 3, COMPRESS_PARALLEL_MIN - 1);
+	assert_int_equal(filter_compress_workers(f), 0);
+	filter_chain_free(f);
+	f = filter_compress_new(COMPRESS_ZSTD, 3);
+	assert_int_equal(filter_compress_workers(f), 0);
+	filter_chain_free(f);
+	for (int t = COMPRESS_NONE; t <= COMPRESS_GZ; t++)
+	{
+		if (t == COMPRESS_ZSTD)
+			continue;
+		f = filter_compress_new_sized((compress_type) t, t == COMPRESS_GZ ? 1 : 0, len);
+		assert_int_equal(filter_compress_workers(f), 0);
+		filter_chain_free(f);
+	}
+	f = filter_decompress_new(COMPRESS_ZSTD, "x");
+	assert_int_equal(filter_compress_workers(f), 0);
+	filter_chain_free(f);
+
+	/* a parallel stream, pushed in uneven pieces: one standard frame with the bytes */
+	buf_init(&out);
+	f = filter_compress_new_sized(COMPRESS_ZSTD, 3, len);
+	assert_int_equal(filter_compress_workers(f), expect);
+	f->next = filter_sink_buf_new(&out);
+	for (size_t k = 0; pos < len; k++)
+	{
+		size_t		n = pieces[k % 4] < len - pos ? pieces[k % 4] : len - pos;
+
+		assert_int_equal(filter_push(f, data + pos, n), 0);
+		pos += n;
+	}
+	assert_int_equal(filter_finish(f), 0);
+	filter_chain_free(f);
+	assert_true(out.len < len);
+	assert_int_equal(ZSTD_findFrameCompressedSize(out.data, out.len), out.len);
+	plain = xmalloc(len);
+	assert_int_equal(ZSTD_decompress(plain, len, out.data, out.len), len);
+	assert_memory_equal(plain, data, len);
+
+	/* and our own decompressor reads it */
+	buf_init(&back);
+	f = filter_decompress_new(COMPRESS_ZSTD, "x");
+	f->next = filter_sink_buf_new(&back);
+	assert_int_equal(filter_push(f, out.data, out.len), 0);
+	assert_int_equal(filter_finish(f), 0);
+	filter_chain_free(f);
+	assert_int_equal(back.len, len);
+	assert_memory_equal(back.data, data, len);
+
+	buf_free(&back);
+	buf_free(&out);
+	free(plain);
+	free(data);
+}
+
+/*
+ * The hash filter hashes small pushes inline, pieces up to HASH_STAGE_SIZE from its own
+ * copy after process() returned, larger pushes in place: mixed in one stream the digest
+ * is still that of the bytes in order, even though the caller scribbles over its buffer
+ * as soon as each push returns.
+ */
+static void
+test_hash_filter_staging(void **state)
+{
+	const size_t pieces[] = {100, HASH_THREAD_MIN, HASH_STAGE_SIZE, HASH_STAGE_SIZE - 1,
+		3 * HASH_STAGE_SIZE + 17, 5, HASH_THREAD_MIN - 1, 300000, HASH_STAGE_SIZE + 1};
+	size_t		len = 0;
+	uint8_t    *data;
+	uint8_t    *scratch = xmalloc(4 * HASH_STAGE_SIZE);
+	uint8_t		sha[32];
+	hash_result res;
+	buf_t		out;
+	filter_t   *h;
+	size_t		pos = 0;
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++)
+		len += pieces[i];
+	data = make_data(len, 46);
+	sha256_buf(data, len, sha);
+
+	for (int round = 0; round < 2; round++)
+	{
+		buf_init(&out);
+		h = filter_hash_new(&res, NULL, NULL);
+		h->next = filter_sink_buf_new(&out);
+		pos = 0;
+		for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++)
+		{
+			memcpy(scratch, data + pos, pieces[i]);
+			assert_int_equal(filter_push(h, scratch, pieces[i]), 0);
+			memset(scratch, 0xAA, pieces[i]);	/* the caller's buffer is reused at once */
+			pos += pieces[i];
+		}
+		if (round == 0)
+		{
+			assert_int_equal(filter_finish(h), 0);
+			assert_true(res.done);
+			assert_int_equal(res.size, len);
+			assert_memory_equal(res.sha256, sha, 32);
+			assert_int_equal(out.len, len);
+			assert_memory_equal(out.data, data, len);
+		}
+		/* round 1: freed while the last staged piece may still be hashed */
+		filter_chain_free(h);
+		buf_free(&out);
+	}
+	free(scratch);
+	free(data);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Key cache                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/* The single entry of a cache directory (the test fails unless there is exactly one). */
+static char *
+cache_entry(const char *dir)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	char	   *found = NULL;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+	{
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (found)
+			fail_msg("more than one entry in %s: %s and %s", dir, found, de->d_name);
+		found = xasprintf("%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	if (found == NULL)
+		fail_msg("no entry in %s", dir);
+	return found;
+}
+
+static size_t
+count_entries(const char *dir)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	size_t		n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+read_file(const char *path, buf_t *out)
+{
+	FILE	   *fp = fopen(path, "rb");
+	uint8_t		b[4096];
+	size_t		n;
+
+	assert_non_null(fp);
+	buf_reset(out);
+	while ((n = fread(b, 1, sizeof(b), fp)) > 0)
+		buf_append(out, b, n);
+	fclose(fp);
+}
+
+static void
+write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int			fd;
+
+	unlink(path);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t) len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/*
+ * Open (expecting success or failure) and return how many scrypt derivations it took:
+ * 0 means the key came from the cache.
+ */
+static uint64_t
+open_kdf_runs(mem_storage *m, const repo_settings *s, bool expect_ok)
+{
+	uint64_t	before = keyring_test_kdf_runs();
+	repo_t	   *r = open_with(m, s);
+
+	if (expect_ok && r == NULL)
+		fail_msg("repo_open: %s", err_msg());
+	if (!expect_ok && r != NULL)
+		fail_msg("repo_open succeeded, expected a failure");
+	repo_close(r);
+	return keyring_test_kdf_runs() - before;
+}
+
+static repo_settings
+cached_settings(mem_storage *m, const char *pass, const char *dir)
+{
+	repo_settings s = settings_for(m, CIPHER_AES_256_GCM, COMPRESS_ZSTD, pass);
+
+	s.key_cache_dir = dir;
+	return s;
+}
+
+static void
+test_key_cache_hit(void **state)
+{
+	mem_storage *m = mem_new();
+	char	   *dir = xasprintf("%s/spool/keys", tmpdir);
+	repo_settings s = cached_settings(m, TEST_PASS, dir);
+	uint8_t    *data = make_data(50000, 47);
+	buf_t		entry;
+	buf_t		out;
+	buf_t	   *kf;
+	keyring_t  *k;
+	char	   *file;
+	char	   *spool;
+	struct stat st;
+	repo_t	   *r;
+
+	(void) state;
+	assert_int_equal(repo_create(&s), 0);
+	spool = xasprintf("%s/spool", tmpdir);
+	assert_int_equal(mkdir(spool, 0750), 0);	/* the spool path exists; keys/ does not */
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);	/* miss: scrypt, entry written */
+	assert_int_equal(open_kdf_runs(m, &s, true), 0);	/* hit */
+	assert_int_equal(open_kdf_runs(m, &s, true), 0);
+
+	/* the directories and the entry are private */
+	file = cache_entry(dir);
+	assert_int_equal(lstat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(lstat(file, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 140);
+
+	/* neither the data key nor the passphrase is in it in clear */
+	buf_init(&entry);
+	read_file(file, &entry);
+	kf = mem_raw(m, "drbackup.repo");
+	k = keyring_open((const char *) kf->data, kf->len, TEST_PASS, "kf", "r");
+	assert_non_null(k);
+	assert_null(memmem(entry.data, entry.len, k->data_key, KEYRING_KEY_SIZE));
+	assert_null(memmem(entry.data, entry.len, TEST_PASS, strlen(TEST_PASS)));
+	assert_memory_equal(entry.data, "DRBKEYC1", 8);
+	assert_memory_equal(entry.data + 72, k->key_id, KEYRING_KEY_ID_SIZE);
+
+	/* a key from the cache decrypts what a key from scrypt encrypted, and back */
+	r = open_with(m, &s);
+	assert_non_null(r);
+	assert_int_equal(repo_put_buf(r, "obj", data, 50000, NULL), 0);
+	repo_close(r);
+	{
+		repo_settings plain = s;
+
+		plain.key_cache_dir = NULL;	/* no cache configured: scrypt every time */
+		assert_int_equal(open_kdf_runs(m, &plain, true), 1);
+		r = open_with(m, &plain);
+		buf_init(&out);
+		assert_int_equal(repo_get_buf(r, "obj", &out, NULL), 0);
+		assert_int_equal(out.len, 50000);
+		assert_memory_equal(out.data, data, 50000);
+		repo_close(r);
+		buf_free(&out);
+	}
+
+	/* another repository index over the same location has its own entry */
+	s.index = 2;
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	assert_int_equal(open_kdf_runs(m, &s, true), 0);
+	assert_int_equal(count_entries(dir), 2);
+
+	keyring_free(k);
+	buf_free(&entry);
+	free(file);
+	free(spool);
+	free(dir);
+	free(data);
+	mem_free(&m->base);
+}
+
+/* Another passphrase is never answered from the cache; rotation makes the entry stale. */
+static void
+test_key_cache_passphrase_change(void **state)
+{
+	mem_storage *m = mem_new();
+	char	   *dir = xasprintf("%s/keys", tmpdir);
+	repo_settings s = cached_settings(m, TEST_PASS, dir);
+	repo_settings wrong = cached_settings(m, "not the passphrase", dir);
+	repo_settings rotated = cached_settings(m, "rotated passphrase", dir);
+	buf_t		before;
+	buf_t		after;
+	char	   *file;
+
+	(void) state;
+	assert_int_equal(repo_create(&s), 0);
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	file = cache_entry(dir);
+	buf_init(&before);
+	buf_init(&after);
+	read_file(file, &before);
+
+	/* a wrong passphrase: scrypt runs and refuses; the entry is left as it was */
+	assert_true(open_kdf_runs(m, &wrong, false) >= 1);
+	assert_err(DRB_ERR_CRYPTO, "wrong passphrase for repository 1");
+	read_file(file, &after);
+	assert_int_equal(after.len, before.len);
+	assert_memory_equal(after.data, before.data, before.len);
+	assert_int_equal(open_kdf_runs(m, &s, true), 0);
+
+	/* rotation: the key file changes, so the entry is stale for either passphrase */
+	assert_int_equal(repo_key_rotate(&s, "rotated passphrase"), 0);
+	assert_int_equal(open_kdf_runs(m, &rotated, true), 1);
+	assert_int_equal(open_kdf_runs(m, &rotated, true), 0);
+	assert_true(open_kdf_runs(m, &s, false) >= 1);
+	assert_err(DRB_ERR_CRYPTO, "wrong passphrase for repository 1");
+	assert_int_equal(open_kdf_runs(m, &rotated, true), 0);
+
+	buf_free(&before);
+	buf_free(&after);
+	free(file);
+	free(dir);
+	mem_free(&m->base);
+}
+
+/* A repository created again (new data key, same passphrase) never gets the old key. */
+static void
+test_key_cache_key_file_recreated(void **state)
+{
+	mem_storage *m = mem_new();
+	char	   *dir = xasprintf("%s/keys", tmpdir);
+	repo_settings s = cached_settings(m, TEST_PASS, dir);
+	uint8_t    *data = make_data(20000, 48);
+	uint8_t		old_id[8];
+	buf_t		old_obj;
+	buf_t		old_entry;
+	char	   *file;
+	repo_t	   *r;
+
+	(void) state;
+	assert_int_equal(repo_create(&s), 0);
+	r = open_with(m, &s);
+	assert_non_null(r);
+	assert_int_equal(repo_put_buf(r, "obj", data, 20000, NULL), 0);
+	repo_close(r);
+	buf_init(&old_obj);
+	buf_append(&old_obj, mem_raw(m, "obj")->data, mem_raw(m, "obj")->len);
+	memcpy(old_id, old_obj.data + 20, 8);
+	file = cache_entry(dir);
+	buf_init(&old_entry);
+	read_file(file, &old_entry);
+
+	/* wipe the location and initialise it again */
+	storage_remove(&m->base, "obj");
+	storage_remove(&m->base, "drbackup.repo");
+	storage_remove(&m->base, "drbackup.repo.copy");
+	assert_int_equal(repo_create(&s), 0);
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);	/* stale entry: miss */
+	assert_int_equal(open_kdf_runs(m, &s, true), 0);
+
+	r = open_with(m, &s);
+	assert_int_equal(repo_put_buf(r, "new", data, 20000, NULL), 0);
+	assert_memory_not_equal(mem_raw(m, "new")->data + 20, old_id, 8);
+	/* an object under the old key is refused: the old key is gone */
+	mem_set(m, "old", old_obj.data, old_obj.len);
+	get_fails(r, "old");
+	assert_err(DRB_ERR_CRYPTO, "is encrypted with key");
+	repo_close(r);
+
+	/* the old entry put back is still only a miss */
+	write_file(file, old_entry.data, old_entry.len, 0600);
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	assert_int_equal(open_kdf_runs(m, &s, true), 0);
+
+	buf_free(&old_obj);
+	buf_free(&old_entry);
+	free(file);
+	free(dir);
+	free(data);
+	mem_free(&m->base);
+}
+
+/* Damaged or foreign entries are ignored (scrypt runs) and replaced by a good one. */
+static void
+test_key_cache_damaged_or_foreign(void **state)
+{
+	mem_storage *m = mem_new();
+	mem_storage *other = mem_new();
+	char	   *dir = xasprintf("%s/keys", tmpdir);
+	repo_settings s = cached_settings(m, TEST_PASS, dir);
+	repo_settings so = cached_settings(other, TEST_PASS, dir);
+	char	   *decoy = xasprintf("%s/decoy", tmpdir);
+	char	   *file;
+	char	   *other_file = NULL;
+	buf_t		good;
+	buf_t		bad;
+	buf_t		now;
+	struct stat st;
+
+	(void) state;
+	assert_int_equal(repo_create(&s), 0);
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	file = cache_entry(dir);
+	buf_init(&good);
+	buf_init(&bad);
+	buf_init(&now);
+	read_file(file, &good);
+
+	for (int damage = 0; damage < 7; damage++)
+	{
+		buf_reset(&bad);
+		buf_append(&bad, good.data, good.len);
+		switch (damage)
+		{
+			case 0:				/* a flipped bit in the wrapped key */
+				bad.data[100] ^= 0x10;
+				write_file(file, bad.data, bad.len, 0600);
+				break;
+			case 1:				/* a flipped bit in the tag */
+				bad.data[130] ^= 0x01;
+				write_file(file, bad.data, bad.len, 0600);
+				break;
+			case 2:				/* truncated */
+				write_file(file, bad.data, 100, 0600);
+				break;
+			case 3:				/* not an entry at all */
+				memcpy(bad.data, "XXXXXXXX", 8);
+				write_file(file, bad.data, bad.len, 0600);
+				break;
+			case 4:				/* readable by others: not trusted */
+				write_file(file, good.data, good.len, 0644);
+				break;
+			case 5:				/* a symbolic link: not followed, target untouched */
+				write_file(decoy, good.data, good.len, 0600);
+				unlink(file);
+				assert_int_equal(symlink(decoy, file), 0);
+				break;
+			case 6:				/* another repository's entry under this name */
+				{
+					char	   *files[2];
+
+					assert_int_equal(repo_create(&so), 0);
+					so.index = 1;
+					/* the other repository has another description: give it one */
+					free(other->base.description);
+					other->base.description = xstrdup("mem:other");
+					assert_int_equal(open_kdf_runs(other, &so, true), 1);
+					assert_int_equal(count_entries(dir), 2);
+					{
+						DIR		   *d = opendir(dir);
+						struct dirent *de;
+						int			n = 0;
+
+						while ((de = readdir(d)) != NULL)
+							if (de->d_name[0] != '.')
+								files[n++] = xasprintf("%s/%s", dir, de->d_name);
+						closedir(d);
+					}
+					other_file = strcmp(files[0], file) == 0 ? files[1] : files[0];
+					free(strcmp(files[0], file) == 0 ? files[0] : files[1]);
+					read_file(other_file, &bad);
+					write_file(file, bad.data, bad.len, 0600);
+					break;
+				}
+		}
+		if (open_kdf_runs(m, &s, true) != 1)
+			fail_msg("damage %d: the entry was used", damage);
+		/* rewritten: a private regular file that hits next time */
+		assert_int_equal(lstat(file, &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(st.st_mode & 0777, 0600);
+		assert_int_equal(st.st_size, 140);
+		if (open_kdf_runs(m, &s, true) != 0)
+			fail_msg("damage %d: the entry was not rewritten", damage);
+		if (damage == 5)
+		{
+			read_file(decoy, &now);
+			assert_int_equal(now.len, good.len);
+			assert_memory_equal(now.data, good.data, good.len);
+		}
+	}
+
+	/* owned by another user (only root can arrange that) */
+	if (geteuid() == 0)
+	{
+		assert_int_equal(chown(file, 65534, 65534), 0);
+		assert_int_equal(open_kdf_runs(m, &s, true), 1);
+		assert_int_equal(lstat(file, &st), 0);
+		assert_int_equal(st.st_uid, 0);
+		assert_int_equal(open_kdf_runs(m, &s, true), 0);
+	}
+
+	buf_free(&good);
+	buf_free(&bad);
+	buf_free(&now);
+	free(other_file);
+	free(file);
+	free(decoy);
+	free(dir);
+	mem_free(&m->base);
+	mem_free(&other->base);
+}
+
+/* A cache that cannot be used or written is skipped silently: opening still works. */
+static void
+test_key_cache_unusable_dir(void **state)
+{
+	mem_storage *m = mem_new();
+	repo_settings s = cached_settings(m, TEST_PASS, "/dev/null/keys");
+	char	   *open_dir = xasprintf("%s/open", tmpdir);
+	char	   *foreign_dir = xasprintf("%s/foreign", tmpdir);
+	char	   *nospool = xasprintf("%s/nospool", tmpdir);
+	char	   *nospool_keys = xasprintf("%s/nospool/keys", tmpdir);
+	char	   *file_parent = xasprintf("%s/file", tmpdir);
+	char	   *file_keys = xasprintf("%s/file/keys", tmpdir);
+	struct stat st;
+
+	(void) state;
+	assert_int_equal(repo_create(&s), 0);
+
+	/* cannot be created (the parent is not a directory) */
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	write_file(file_parent, "x", 1, 0600);
+	s.key_cache_dir = file_keys;
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+
+	/* a directory others can write to is not used */
+	assert_int_equal(mkdir(open_dir, 0700), 0);
+	assert_int_equal(chmod(open_dir, 0777), 0);
+	s.key_cache_dir = open_dir;
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	assert_int_equal(count_entries(open_dir), 0);
+
+	/* a directory of another user (root can arrange that; root can write anywhere) */
+	if (geteuid() == 0)
+	{
+		assert_int_equal(mkdir(foreign_dir, 0700), 0);
+		assert_int_equal(chown(foreign_dir, 65534, 65534), 0);
+		s.key_cache_dir = foreign_dir;
+		assert_int_equal(open_kdf_runs(m, &s, true), 1);
+		assert_int_equal(open_kdf_runs(m, &s, true), 1);
+		assert_int_equal(count_entries(foreign_dir), 0);
+	}
+
+	/*
+	 * A missing spool directory: root does not create it (it would lock the PostgreSQL
+	 * user out); another user creates both levels, private.
+	 */
+	s.key_cache_dir = nospool_keys;
+	if (geteuid() == 0)
+	{
+		assert_int_equal(open_kdf_runs(m, &s, true), 1);
+		assert_int_equal(lstat(nospool, &st), -1);
+		assert_int_equal(open_kdf_runs(m, &s, true), 1);
+		/* an existing spool directory of ours: the key directory is created in it */
+		assert_int_equal(mkdir(nospool, 0750), 0);
+	}
+	assert_int_equal(open_kdf_runs(m, &s, true), 1);
+	assert_int_equal(lstat(nospool_keys, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(open_kdf_runs(m, &s, true), 0);
+
+	free(open_dir);
+	free(foreign_dir);
+	free(nospool);
+	free(nospool_keys);
+	free(file_parent);
+	free(file_keys);
+	mem_free(&m->base);
+}
+
 int
 main(void)
 {
@@ -1688,6 +2368,18 @@ main(void)
 		cmocka_unit_test(test_key_rotate),
 		cmocka_unit_test(test_settings_checked),
 		cmocka_unit_test(test_sink_not_finished_on_failure),
+		cmocka_unit_test(test_put_buf_hashed),
+		cmocka_unit_test(test_compress_parallel),
+		cmocka_unit_test(test_hash_filter_staging),
+		cmocka_unit_test_setup_teardown(test_key_cache_hit, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_key_cache_passphrase_change, tmpdir_setup,
+										tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_key_cache_key_file_recreated, tmpdir_setup,
+										tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_key_cache_damaged_or_foreign, tmpdir_setup,
+										tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_key_cache_unusable_dir, tmpdir_setup,
+										tmpdir_teardown),
 	};
 
 	keyring_test_set_scrypt_n(1024);	/* fast key files; one test uses the default */
