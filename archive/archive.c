@@ -332,6 +332,49 @@ archive_push_one(const archive_repo *r, const wal_name *w, const uint8_t *data, 
 }
 
 int
+archive_push_encoded(const archive_repo *r, const wal_name *w, const uint8_t *data, size_t len,
+					 uint8_t sha256[32], bool *skipped)
+{
+	repo_object_result res;
+	bool		found;
+	uint8_t		stored[32];
+	buf_t		encoded;
+	char	   *path;
+	int			rc;
+
+	*skipped = false;
+	if (archive_find(r, w, &found, stored, NULL) != 0)
+		return -1;
+	if (found)
+	{
+		bool		store;
+
+		/* a re-push: only the checksum is needed to tell "same" from "conflict" */
+		sha256_buf(data, len, sha256);
+		if (push_decide(r, w, sha256, &store) != 0)
+			return -1;
+		*skipped = !store;
+		if (!store)
+			return 0;
+	}
+	buf_init(&encoded);
+	rc = repo_encode_buf(r->repo, data, len, &encoded, &res);
+	if (rc == 0)
+	{
+		memcpy(sha256, res.sha256, 32);
+		path = archive_object_path(r, w, sha256);
+		rc = storage_put_buf(repo_storage(r->repo), path, encoded.data, encoded.len);
+		if (rc != 0)
+			err_wrap("repository %d: unable to archive WAL file %s", r->index, w->name);
+		else
+			log_debug("WAL file %s archived in repository %d", w->name, r->index);
+		free(path);
+	}
+	buf_free(&encoded);
+	return rc;
+}
+
+int
 archive_push_path(const archive_repo *r, const wal_name *w, const char *path,
 				  const uint8_t sha256[32], bool *skipped)
 {
@@ -547,7 +590,6 @@ archive_file_map(const char *path, archive_file *f)
 	close(fd);
 	f->data = map;
 	f->len = (size_t) size;
-	sha256_buf(f->data, f->len, f->sha256);
 	return 0;
 }
 
@@ -570,7 +612,11 @@ archive_file_unmap(archive_file *f)
  * Get
  * ------------------------------------------------------------------------------------- */
 
-/* Fetch one stored object into dest through a temporary file; nothing at dest on failure. */
+/*
+ * Fetch one stored object into dest through a temporary file; nothing at dest on failure.
+ * No fsync: PostgreSQL makes a restored file durable itself (durable_rename) when it keeps
+ * it, and after a crash it simply asks for the file again.
+ */
 static int
 get_to_file(const archive_repo *r, const char *obj, const uint8_t sha256[32], const char *dest)
 {
@@ -588,8 +634,6 @@ get_to_file(const archive_repo *r, const char *obj, const uint8_t sha256[32], co
 	sink = filter_sink_fd_new(fd);
 	rc = repo_get(r->repo, obj, sink, sha256, NULL);
 	filter_chain_free(sink);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = err_set(DRB_ERR_STORAGE, "unable to fsync '%s': %m", tmp);
 	if (close(fd) != 0 && rc == 0)
 		rc = err_set(DRB_ERR_STORAGE, "unable to close '%s': %m", tmp);
 	if (rc == 0 && rename(tmp, dest) != 0)

@@ -98,7 +98,7 @@ int			archive_check_file(const archive_ctx *ctx, const char *path, wal_name *w,
 /*
  * The way archive-push holds a file: mapped read-only instead of copied (PostgreSQL just
  * wrote it, so its pages are in the page cache; it never changes a WAL file it handed to
- * archive_command), hashed on mapping. archive_file_map parses the name and hashes but
+ * archive_command). archive_file_map parses the name but
  * needs no repository, so it can run while the repositories are being opened;
  * archive_file_check then checks the header (segments, .partial) against the stanza like
  * archive_load_file. Release with archive_file_unmap. For files up to ARCHIVE_LOAD_MAX.
@@ -109,12 +109,21 @@ typedef struct archive_file
 	wal_name	w;
 	const uint8_t *data;
 	size_t		len;
-	uint8_t		sha256[32];
 } archive_file;
 
 int			archive_file_map(const char *path, archive_file *f);
 int			archive_file_check(const archive_ctx *ctx, const archive_file *f);
 void		archive_file_unmap(archive_file *f);
+
+/*
+ * archive-push's way to store a file in one repository: one narrow LIST; when w is stored
+ * already, hash data and compare (same: *skipped; other: DRB_ERR_STANZA naming both
+ * checksums); else encode data through the pipeline into memory — hashing in parallel with
+ * compression — and put it under the name its checksum gives. Latency: max(hash, compress)
+ * instead of their sum. sha256 receives the file's checksum.
+ */
+int			archive_push_encoded(const archive_repo *r, const wal_name *w, const uint8_t *data,
+								 size_t len, uint8_t sha256[32], bool *skipped);
 
 /*
  * archive_push_one for a file streamed from path (read again; sha256 is what

@@ -1,8 +1,11 @@
 /*
  * archive_push.c — archive-push, PostgreSQL's archive_command.
  *
- * Synchronous mode: the WAL file is read, checked against the stanza and hashed once,
- * then pushed to every configured repository in parallel (one thread per repository).
+ * Synchronous mode: the WAL file is mapped and checked against the stanza, then pushed to
+ * every configured repository in parallel (one thread per repository); each encodes it
+ * in memory, hashing in parallel with compression, and stores it under the name its
+ * checksum gives (archive_push_encoded). Files above ARCHIVE_LOAD_MAX are hashed first and
+ * streamed.
  * Exit 0 only when it is durable in all of them; otherwise one line names each repository
  * that failed and why, and PostgreSQL retries later (repositories that already have the
  * file then answer "already archived" without a second upload).
@@ -27,7 +30,8 @@ typedef struct push_job
 	const char *path;			/* streamed from here when data is NULL */
 	const uint8_t *data;
 	size_t		len;
-	const uint8_t *sha256;
+	const uint8_t *sha256;		/* streamed files: hashed beforehand */
+	uint8_t		sha256_out[32]; /* mapped files: the checksum the encoding found */
 	bool		skipped;
 	int			rc;
 	drb_err		kind;
@@ -42,7 +46,7 @@ push_main(void *arg)
 	if (j->r->repo == NULL)
 		j->rc = err_set(j->r->open_kind, "%s", j->r->open_error);
 	else if (j->data)
-		j->rc = archive_push_one(j->r, j->w, j->data, j->len, j->sha256, &j->skipped);
+		j->rc = archive_push_encoded(j->r, j->w, j->data, j->len, j->sha256_out, &j->skipped);
 	else
 		j->rc = archive_push_path(j->r, j->w, j->path, j->sha256, &j->skipped);
 	if (j->rc != 0)
@@ -207,7 +211,7 @@ cmd_archive_push(config_t *cfg)
 	if (rc == 0)
 		rc = archive_file_check(&ctx, &f);
 	if (rc == 0)
-		rc = push_to_all(&ctx, path, &f.w, f.data, f.len, f.sha256);
+		rc = push_to_all(&ctx, path, &f.w, f.data, f.len, NULL);
 	if (f.data)
 		archive_file_unmap(&f);
 	archive_ctx_close(&ctx);

@@ -538,7 +538,7 @@ static const filter_ops put_head_ops = {"repo-put", put_head_process, put_head_f
  */
 static filter_t *
 put_open(repo_t *repo, const char *path, repo_object_result *result, uint64_t size_hint,
-		 const uint8_t *plain_sha256, uint64_t plain_len)
+		 const uint8_t *plain_sha256, uint64_t plain_len, buf_t *memory)
 {
 	put_head   *p;
 	object_header h = {0};
@@ -579,7 +579,8 @@ put_open(repo_t *repo, const char *path, repo_object_result *result, uint64_t si
 		p->plain.done = true;
 	}
 
-	/* plain -> [sha256+size] -> compress -> trailer -> [encrypt] -> header -> storage writer */
+	/* plain -> [sha256+size] -> compress -> trailer -> [encrypt] -> header -> storage writer
+	 * (or memory) */
 	f[0] = &p->base;
 	f[1] = plain_sha256 ? NULL : filter_hash_new(&p->plain, NULL, NULL);
 	f[2] = filter_compress_new_sized(repo->compress, repo->compress_level, size_hint);
@@ -588,7 +589,7 @@ put_open(repo_t *repo, const char *path, repo_object_result *result, uint64_t si
 	f[5] = filter_header_writer_new(raw, &p->stored);
 	secure_zero(key, sizeof(key));
 	failed = (!plain_sha256 && f[1] == NULL) || f[2] == NULL || (encrypt && f[4] == NULL);
-	f[6] = failed ? NULL : storage_write_open(repo->storage, path);
+	f[6] = failed ? NULL : memory ? filter_sink_buf_new(memory) : storage_write_open(repo->storage, path);
 	if (f[6] == NULL && !failed)
 	{
 		err_wrap("repository %d: unable to put '%s'", repo->index, path);
@@ -600,7 +601,7 @@ put_open(repo_t *repo, const char *path, repo_object_result *result, uint64_t si
 filter_t *
 repo_put_open(repo_t *repo, const char *path, repo_object_result *result)
 {
-	return put_open(repo, path, result, 0, NULL, 0);
+	return put_open(repo, path, result, 0, NULL, 0, NULL);
 }
 
 /*
@@ -758,7 +759,8 @@ repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result)
 {
 	struct stat st;
 	bool		regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-	filter_t   *head = put_open(repo, path, result, regular ? (uint64_t) st.st_size : 0, NULL, 0);
+	filter_t   *head = put_open(repo, path, result, regular ? (uint64_t) st.st_size : 0, NULL, 0,
+							 NULL);
 	int			rc = 1;
 
 	if (head == NULL)
@@ -777,7 +779,7 @@ static int
 put_buf(repo_t *repo, const char *path, const void *data, size_t len, const uint8_t *sha256,
 		repo_object_result *result)
 {
-	filter_t   *head = put_open(repo, path, result, len, sha256, len);
+	filter_t   *head = put_open(repo, path, result, len, sha256, len, NULL);
 	int			rc;
 
 	if (head == NULL)
@@ -794,6 +796,22 @@ repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
 			 repo_object_result *result)
 {
 	return put_buf(repo, path, data, len, NULL, result);
+}
+
+int
+repo_encode_buf(repo_t *repo, const void *data, size_t len, buf_t *out,
+				repo_object_result *result)
+{
+	filter_t   *head = put_open(repo, "(object in memory)", result, len, NULL, 0, out);
+	int			rc;
+
+	if (head == NULL)
+		return -1;
+	rc = filter_push(head, data, len);
+	if (rc == 0)
+		rc = filter_finish(head);
+	filter_chain_free(head);
+	return rc;
 }
 
 int

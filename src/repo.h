@@ -100,6 +100,15 @@ filter_t   *repo_put_open(repo_t *repo, const char *path, repo_object_result *re
 int			repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result);
 int			repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
 						 repo_object_result *result);
+/*
+ * The put chain with memory instead of storage at its end: the whole stored object (header,
+ * compressed and encrypted body, trailer) is appended to out, and result gets the size and
+ * SHA-256 of the plain bytes (hashed in parallel with compression). For a caller that names
+ * an object after its checksum: encode, then storage_put_buf(repo_storage(repo), name, out).
+ * The format does not depend on the object's name. Memory: the stored size.
+ */
+int			repo_encode_buf(repo_t *repo, const void *data, size_t len, struct buf *out,
+							repo_object_result *result);
 /* repo_put_buf for a caller that already has the SHA-256 of data (not hashed again). */
 int			repo_put_buf_hashed(repo_t *repo, const char *path, const void *data, size_t len,
 								const uint8_t sha256[32], repo_object_result *result);

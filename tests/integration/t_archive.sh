@@ -1,7 +1,7 @@
 # t_archive.sh — synchronous archive-push and archive-get as PostgreSQL's archive_command and
 # restore_command, with repo1 = Swift (encrypted, region 1) and repo2 = s3rver (region 2).
 #
-# A PostgreSQL 15 cluster archives a 60 s pgbench load while region 2 is frozen for 15 s;
+# A PostgreSQL 15 cluster archives a 60 s pgbench load while region 2 is frozen for 30 s;
 # archive_command keeps a reference copy of every file it is handed, so at the end every
 # one of them must be in both repositories and byte-identical after archive-get, and
 # pg_waldump must read the retrieved segments. Then: idempotent and conflicting re-push, a
@@ -72,7 +72,7 @@ check "pg_basebackup of the primary (base for the standby)" as_pg "$PG_BIN/pg_ba
 	-p $PG_ARCH_PORT -U postgres -D '$SB' -X stream -c fast"
 
 # ---------------------------------------------------------------------------------------
-# load with synchronous archiving; region 2 frozen for 15 s in the middle
+# load with synchronous archiving; region 2 frozen for 30 s in the middle
 # ---------------------------------------------------------------------------------------
 s3rver_pid() {	# the s3rver this run's harness started (from its pid list)
 	local p
@@ -89,13 +89,15 @@ PGBENCH_PID=$!
 sleep 15
 failed_before=$(psql_a -c "select failed_count from pg_stat_archiver")
 kill -STOP "$S3RVER_PID"
-sleep 15
+# longer than two attempts against a hung server (2 x (3 s stall limit + curl's averaging)),
+# so at least one archive-push must give up while the region is frozen
+sleep 30
 kill -CONT "$S3RVER_PID"
 failed_during=$(psql_a -c "select failed_count from pg_stat_archiver")
 wait "$PGBENCH_PID"
 check_true "pgbench ran ${LOAD_SECONDS} s with archive_command = drbackup archive-push ($(grep -E '^tps' "$T_DIR/pgbench.log" | head -1))" \
 	"grep -q '^number of failed transactions: 0' '$T_DIR/pgbench.log'"
-check_true "region 2 frozen for 15 s: archiving failed meanwhile (failed_count $failed_before -> $failed_during)" \
+check_true "region 2 frozen for 30 s: archiving failed meanwhile (failed_count $failed_before -> $failed_during)" \
 	"[ $failed_during -gt $failed_before ]"
 check_true "each failure was one line naming repository 2" \
 	"grep -q 'drbackup: ERROR: .*repository 2' '$IT_DIR/pg-arch/server.log'"

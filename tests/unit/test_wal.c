@@ -587,6 +587,71 @@ test_archive_push_and_get(void **state)
 	free(dest);
 }
 
+/* archive-push's path: encode in memory (hash in parallel), name by the checksum found */
+static void
+test_archive_push_encoded(void **state)
+{
+	fixture    *f = *state;
+	archive_file af;
+	uint8_t		want[32];
+	uint8_t		got[32];
+	uint8_t		again[32];
+	bool		skipped = true;
+	char	   *obj;
+	char	   *full;
+	char	   *dest = xasprintf("%s/dest-enc", f->tmp);
+	struct stat before;
+	struct stat after;
+
+	assert_int_equal(archive_file_map(f->seg_path, &af), 0);
+	assert_int_equal(archive_file_check(&f->ctx, &af), 0);
+	sha256_buf(af.data, af.len, want);
+	for (int i = 0; i < 2; i++)
+	{
+		const archive_repo *r = &f->ctx.repos[i];
+
+		memset(got, 0, sizeof(got));
+		assert_int_equal(archive_push_encoded(r, &af.w, af.data, af.len, got, &skipped), 0);
+		assert_false(skipped);
+		assert_memory_equal(got, want, 32);		/* the pipeline's checksum names the object */
+		obj = archive_object_path(r, &af.w, want);
+		full = xasprintf("%s/%s", f->root[i], obj);
+		assert_true(file_exists(full));
+		assert_int_equal(stat(full, &before), 0);
+		/* a re-push is recognised by the checksum and writes nothing */
+		assert_int_equal(archive_push_encoded(r, &af.w, af.data, af.len, again, &skipped), 0);
+		assert_true(skipped);
+		assert_memory_equal(again, want, 32);
+		assert_int_equal(stat(full, &after), 0);
+		assert_int_equal(before.st_ino, after.st_ino);
+		free(obj);
+		free(full);
+	}
+	/* what was stored reads back as the file, from each repository */
+	for (int i = 1; i <= 2; i++)
+	{
+		assert_int_equal(archive_get_one(&f->ctx, &af.w, dest, i), 0);
+		assert_true(same_file(dest, f->seg_path));
+		unlink(dest);
+	}
+	/* other content under the stored name: refused, the stored object untouched */
+	{
+		uint8_t    *copy = xmalloc(af.len);
+
+		memcpy(copy, af.data, af.len);
+		copy[4096] ^= 0x01;
+		assert_int_equal(archive_push_encoded(&f->ctx.repos[0], &af.w, copy, af.len, got,
+											  &skipped), -1);
+		assert_int_equal(err_kind(), DRB_ERR_STANZA);
+		assert_non_null(strstr(err_msg(), "refusing to overwrite"));
+		free(copy);
+	}
+	assert_int_equal(archive_get_one(&f->ctx, &af.w, dest, 1), 0);
+	assert_true(same_file(dest, f->seg_path));
+	archive_file_unmap(&af);
+	free(dest);
+}
+
 static void
 test_archive_get_fallthrough(void **state)
 {
@@ -801,6 +866,7 @@ main(void)
 		cmocka_unit_test(test_header_refused),
 		cmocka_unit_test_setup_teardown(test_archive_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_push_and_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_archive_push_encoded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_get_fallthrough, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_find_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_load_refused, setup, teardown),
