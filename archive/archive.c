@@ -331,10 +331,41 @@ archive_push_one(const archive_repo *r, const wal_name *w, const uint8_t *data, 
 	return rc;
 }
 
-int
-archive_push_encoded(const archive_repo *r, const wal_name *w, const uint8_t *data, size_t len,
-					 uint8_t sha256[32], bool *skipped)
+/* Bytes of a mapping encoded per step (then dropped from the process). */
+#define ENCODE_STEP (1024 * 1024)
+
+/* Encode a mapped file step by step, releasing each encoded step's pages. */
+static int
+encode_mapped(const archive_repo *r, const archive_file *f, buf_t *out, repo_object_result *res)
 {
+	filter_t   *head = repo_encode_open(r->repo, out, res, f->len);
+	long		page = sysconf(_SC_PAGESIZE);
+	size_t		off = 0;
+	int			rc = head ? 0 : -1;
+
+	while (rc == 0 && off < f->len)
+	{
+		size_t		n = f->len - off < ENCODE_STEP ? f->len - off : ENCODE_STEP;
+		size_t		from = off - off % (size_t) page;
+
+		rc = filter_push(head, f->data + off, n);
+		off += n;
+		/* the chain has consumed these bytes: whole pages before off can go */
+		if (rc == 0 && f->len && off - off % (size_t) page > from)
+			(void) madvise((void *) (f->data + from), off - off % (size_t) page - from,
+						   MADV_DONTNEED);
+	}
+	if (rc == 0)
+		rc = filter_finish(head);
+	filter_chain_free(head);
+	return rc;
+}
+
+int
+archive_push_encoded(const archive_repo *r, const archive_file *f, uint8_t sha256[32],
+					 bool *skipped)
+{
+	const wal_name *w = &f->w;
 	repo_object_result res;
 	bool		found;
 	uint8_t		stored[32];
@@ -350,7 +381,7 @@ archive_push_encoded(const archive_repo *r, const wal_name *w, const uint8_t *da
 		bool		store;
 
 		/* a re-push: only the checksum is needed to tell "same" from "conflict" */
-		sha256_buf(data, len, sha256);
+		sha256_buf(f->data, f->len, sha256);
 		if (push_decide(r, w, sha256, &store) != 0)
 			return -1;
 		*skipped = !store;
@@ -358,7 +389,7 @@ archive_push_encoded(const archive_repo *r, const wal_name *w, const uint8_t *da
 			return 0;
 	}
 	buf_init(&encoded);
-	rc = repo_encode_buf(r->repo, data, len, &encoded, &res);
+	rc = encode_mapped(r, f, &encoded, &res);
 	if (rc == 0)
 	{
 		memcpy(sha256, res.sha256, 32);
@@ -579,13 +610,15 @@ archive_file_map(const char *path, archive_file *f)
 		map = (void *) empty;
 	else
 	{
-		/* PostgreSQL just wrote it: map the page cache in one go instead of copying it */
-		map = mmap(NULL, (size_t) size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		/* PostgreSQL just wrote it: map the page cache instead of copying it; pages come in
+		 * as they are read and leave once encoded (archive_push_encoded) */
+		map = mmap(NULL, (size_t) size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED)
 		{
 			close(fd);
 			return err_set(DRB_ERR_STORAGE, "unable to map WAL file '%s': %m", path);
 		}
+		(void) madvise(map, (size_t) size, MADV_SEQUENTIAL);
 	}
 	close(fd);
 	f->data = map;

@@ -120,10 +120,12 @@ void		archive_file_unmap(archive_file *f);
  * already, hash data and compare (same: *skipped; other: DRB_ERR_STANZA naming both
  * checksums); else encode data through the pipeline into memory — hashing in parallel with
  * compression — and put it under the name its checksum gives. Latency: max(hash, compress)
- * instead of their sum. sha256 receives the file's checksum.
+ * instead of their sum. sha256 receives the file's checksum. The mapping is read in 1 MiB
+ * steps and each step is dropped from the process once encoded (the page cache keeps it),
+ * so memory stays small whatever the segment size.
  */
-int			archive_push_encoded(const archive_repo *r, const wal_name *w, const uint8_t *data,
-								 size_t len, uint8_t sha256[32], bool *skipped);
+int			archive_push_encoded(const archive_repo *r, const archive_file *f,
+								 uint8_t sha256[32], bool *skipped);
 
 /*
  * archive_push_one for a file streamed from path (read again; sha256 is what

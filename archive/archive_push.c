@@ -31,6 +31,7 @@ typedef struct push_job
 	const uint8_t *data;
 	size_t		len;
 	const uint8_t *sha256;		/* streamed files: hashed beforehand */
+	const archive_file *file;	/* mapped files */
 	uint8_t		sha256_out[32]; /* mapped files: the checksum the encoding found */
 	bool		skipped;
 	int			rc;
@@ -46,7 +47,7 @@ push_main(void *arg)
 	if (j->r->repo == NULL)
 		j->rc = err_set(j->r->open_kind, "%s", j->r->open_error);
 	else if (j->data)
-		j->rc = archive_push_encoded(j->r, j->w, j->data, j->len, j->sha256_out, &j->skipped);
+		j->rc = archive_push_encoded(j->r, j->file, j->sha256_out, &j->skipped);
 	else
 		j->rc = archive_push_path(j->r, j->w, j->path, j->sha256, &j->skipped);
 	if (j->rc != 0)
@@ -136,17 +137,25 @@ open_task_main(void *arg)
 	return NULL;
 }
 
-/* Push to every repository, from memory (data) or streamed from path (data NULL). */
+/* Push to every repository, from a mapped file (f) or streamed from path (f NULL). */
 static int
-push_to_all(archive_ctx *ctx, const char *path, const wal_name *w, const uint8_t *data,
-			size_t len, const uint8_t sha256[32])
+push_to_all(archive_ctx *ctx, const char *path, const wal_name *w, const archive_file *f,
+			const uint8_t sha256[32])
 {
 	push_job	jobs[REPO_MAX];
 	int			rc;
 
 	memset(jobs, 0, sizeof(jobs));
 	for (int i = 0; i < ctx->nrepo; i++)
-		jobs[i] = (push_job) {&ctx->repos[i], w, path, data, len, sha256};
+	{
+		jobs[i].r = &ctx->repos[i];
+		jobs[i].w = w;
+		jobs[i].path = path;
+		jobs[i].data = f ? f->data : NULL;
+		jobs[i].len = f ? f->len : 0;
+		jobs[i].file = f;
+		jobs[i].sha256 = sha256;
+	}
 	push_all(jobs, ctx->nrepo);
 	rc = push_report(w, jobs, ctx->nrepo);
 	for (int i = 0; i < ctx->nrepo; i++)
@@ -164,7 +173,7 @@ push_streamed(archive_ctx *ctx, const char *path)
 
 	if (archive_check_file(ctx, path, &w, sha256, &size) != 0)
 		return -1;
-	return push_to_all(ctx, path, &w, NULL, 0, sha256);
+	return push_to_all(ctx, path, &w, NULL, sha256);
 }
 
 int
@@ -211,7 +220,7 @@ cmd_archive_push(config_t *cfg)
 	if (rc == 0)
 		rc = archive_file_check(&ctx, &f);
 	if (rc == 0)
-		rc = push_to_all(&ctx, path, &f.w, f.data, f.len, NULL);
+		rc = push_to_all(&ctx, path, &f.w, &f, NULL);
 	if (f.data)
 		archive_file_unmap(&f);
 	archive_ctx_close(&ctx);

@@ -798,11 +798,17 @@ repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
 	return put_buf(repo, path, data, len, NULL, result);
 }
 
+filter_t *
+repo_encode_open(repo_t *repo, buf_t *out, repo_object_result *result, uint64_t size_hint)
+{
+	return put_open(repo, "(object in memory)", result, size_hint, NULL, 0, out);
+}
+
 int
 repo_encode_buf(repo_t *repo, const void *data, size_t len, buf_t *out,
 				repo_object_result *result)
 {
-	filter_t   *head = put_open(repo, "(object in memory)", result, len, NULL, 0, out);
+	filter_t   *head = repo_encode_open(repo, out, result, len);
 	int			rc;
 
 	if (head == NULL)

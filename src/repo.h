@@ -109,6 +109,9 @@ int			repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
  */
 int			repo_encode_buf(repo_t *repo, const void *data, size_t len, struct buf *out,
 							repo_object_result *result);
+/* The same as a chain to push into (size_hint: expected size, 0 unknown); finish it. */
+filter_t   *repo_encode_open(repo_t *repo, struct buf *out, repo_object_result *result,
+							 uint64_t size_hint);
 /* repo_put_buf for a caller that already has the SHA-256 of data (not hashed again). */
 int			repo_put_buf_hashed(repo_t *repo, const char *path, const void *data, size_t len,
 								const uint8_t sha256[32], repo_object_result *result);

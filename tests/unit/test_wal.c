@@ -611,7 +611,7 @@ test_archive_push_encoded(void **state)
 		const archive_repo *r = &f->ctx.repos[i];
 
 		memset(got, 0, sizeof(got));
-		assert_int_equal(archive_push_encoded(r, &af.w, af.data, af.len, got, &skipped), 0);
+		assert_int_equal(archive_push_encoded(r, &af, got, &skipped), 0);
 		assert_false(skipped);
 		assert_memory_equal(got, want, 32);		/* the pipeline's checksum names the object */
 		obj = archive_object_path(r, &af.w, want);
@@ -619,7 +619,7 @@ test_archive_push_encoded(void **state)
 		assert_true(file_exists(full));
 		assert_int_equal(stat(full, &before), 0);
 		/* a re-push is recognised by the checksum and writes nothing */
-		assert_int_equal(archive_push_encoded(r, &af.w, af.data, af.len, again, &skipped), 0);
+		assert_int_equal(archive_push_encoded(r, &af, again, &skipped), 0);
 		assert_true(skipped);
 		assert_memory_equal(again, want, 32);
 		assert_int_equal(stat(full, &after), 0);
@@ -636,15 +636,25 @@ test_archive_push_encoded(void **state)
 	}
 	/* other content under the stored name: refused, the stored object untouched */
 	{
-		uint8_t    *copy = xmalloc(af.len);
+		char	   *other_path = xasprintf("%s/other/%s", f->tmp, af.w.name);
+		char	   *other_dir = xasprintf("%s/other", f->tmp);
+		archive_file of;
+		FILE	   *fp;
 
-		memcpy(copy, af.data, af.len);
-		copy[4096] ^= 0x01;
-		assert_int_equal(archive_push_encoded(&f->ctx.repos[0], &af.w, copy, af.len, got,
-											  &skipped), -1);
+		mkdir(other_dir, 0700);
+		fp = fopen(other_path, "w");
+		assert_non_null(fp);
+		assert_int_equal(fwrite(af.data, 1, af.len, fp), af.len);
+		fseek(fp, 4096, SEEK_SET);
+		fputc(af.data[4096] ^ 0x01, fp);
+		fclose(fp);
+		assert_int_equal(archive_file_map(other_path, &of), 0);
+		assert_int_equal(archive_push_encoded(&f->ctx.repos[0], &of, got, &skipped), -1);
 		assert_int_equal(err_kind(), DRB_ERR_STANZA);
 		assert_non_null(strstr(err_msg(), "refusing to overwrite"));
-		free(copy);
+		archive_file_unmap(&of);
+		free(other_path);
+		free(other_dir);
 	}
 	assert_int_equal(archive_get_one(&f->ctx, &af.w, dest, 1), 0);
 	assert_true(same_file(dest, f->seg_path));
