@@ -646,37 +646,9 @@ archive_file_unmap(archive_file *f)
  * ------------------------------------------------------------------------------------- */
 
 /*
- * Fetch one stored object into dest through a temporary file; nothing at dest on failure.
- * No fsync: PostgreSQL makes a restored file durable itself (durable_rename) when it keeps
- * it, and after a crash it simply asks for the file again.
+ * archive-get writes through repo_get_file without fsync: PostgreSQL makes a restored file
+ * durable itself (durable_rename) when it keeps it, and after a crash asks for it again.
  */
-static int
-get_to_file(const archive_repo *r, const char *obj, const uint8_t sha256[32], const char *dest)
-{
-	char	   *tmp = xasprintf("%s.drbtmp.%d", dest, (int) getpid());
-	int			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	filter_t   *sink;
-	int			rc;
-
-	if (fd < 0)
-	{
-		rc = err_set(DRB_ERR_STORAGE, "unable to create '%s': %m", tmp);
-		free(tmp);
-		return rc;
-	}
-	sink = filter_sink_fd_new(fd);
-	rc = repo_get(r->repo, obj, sink, sha256, NULL);
-	filter_chain_free(sink);
-	if (close(fd) != 0 && rc == 0)
-		rc = err_set(DRB_ERR_STORAGE, "unable to close '%s': %m", tmp);
-	if (rc == 0 && rename(tmp, dest) != 0)
-		rc = err_set(DRB_ERR_STORAGE, "unable to rename '%s' to '%s': %m", tmp, dest);
-	if (rc != 0)
-		unlink(tmp);
-	free(tmp);
-	return rc;
-}
-
 int
 archive_get_one(const archive_ctx *ctx, const wal_name *w, const char *dest, int only)
 {
@@ -700,7 +672,7 @@ archive_get_one(const archive_ctx *ctx, const wal_name *w, const char *dest, int
 			continue;
 		if (rc == 0)
 		{
-			rc = get_to_file(r, obj, sha, dest);
+			rc = repo_get_file(r->repo, obj, dest, sha, false, NULL);
 			if (rc != 0)
 				err_wrap("unable to fetch WAL file %s", w->name);
 		}

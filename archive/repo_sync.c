@@ -476,26 +476,6 @@ done:
 	return rc;
 }
 
-/* Initialise (when needed) and open the target repository, as stanza-create does. */
-static repo_t *
-open_target(const config_t *cfg, int n)
-{
-	repo_settings s;
-	repo_t	   *repo;
-
-	if (repo_config_settings(cfg, n, &s) != 0)
-		return NULL;
-	if (repo_create(&s) != 0)
-	{
-		storage_free(s.storage);
-		return NULL;
-	}
-	repo = repo_open(&s);
-	if (repo == NULL)
-		storage_free(s.storage);
-	return repo;
-}
-
 /*
  * Both repositories must hold the stanza for the same cluster. The source must have the
  * record; a target without one gets a copy of the source's.
@@ -574,7 +554,7 @@ cmd_repo_sync(config_t *cfg)
 		return -1;
 	if ((from = repo_config_open(cfg, from_n)) == NULL)
 		return -1;				/* the repository layer names the repository */
-	if ((to = open_target(cfg, to_n)) == NULL)
+	if ((to = repo_config_create_open(cfg, to_n)) == NULL)
 		goto done;
 	if (stanza_match(stanza, from, to) != 0)
 		goto done;

@@ -149,36 +149,6 @@ cmd_repo_put(config_t *cfg)
 	return rc;
 }
 
-/* repo-get to a file: write a temporary name, fsync, rename only once fully verified. */
-static int
-get_to_file(repo_t *repo, const char *path, const char *local, repo_object_result *res)
-{
-	char	   *tmp = xasprintf("%s.drbtmp.%d", local, (int) getpid());
-	int			fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	filter_t   *sink;
-	int			rc;
-
-	if (fd < 0)
-	{
-		rc = err_set(DRB_ERR_STORAGE, "unable to create '%s': %m", tmp);
-		free(tmp);
-		return rc;
-	}
-	sink = filter_sink_fd_new(fd);
-	rc = repo_get(repo, path, sink, NULL, res);
-	filter_chain_free(sink);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = err_set(DRB_ERR_STORAGE, "unable to fsync '%s': %m", tmp);
-	if (close(fd) != 0 && rc == 0)
-		rc = err_set(DRB_ERR_STORAGE, "unable to close '%s': %m", tmp);
-	if (rc == 0 && rename(tmp, local) != 0)
-		rc = err_set(DRB_ERR_STORAGE, "unable to rename '%s' to '%s': %m", tmp, local);
-	if (rc != 0)
-		unlink(tmp);
-	free(tmp);
-	return rc;
-}
-
 /* Stream to an existing non-regular target (a device such as /dev/null, a FIFO): renaming a
  * temporary file over it would replace the device with a regular file. */
 static int
@@ -229,7 +199,7 @@ cmd_repo_get(config_t *cfg)
 		filter_chain_free(sink);
 	}
 	else
-		rc = get_to_file(repo, path, local, &res);
+		rc = repo_get_file(repo, path, local, NULL, true, &res);
 	if (rc == 0)
 		log_info("got '%s' from repository %d: %llu bytes verified", path, idx[0],
 				 (unsigned long long) res.size);

@@ -18,30 +18,10 @@
 #include "repo_config.h"
 #include "stanza.h"
 
-/* Initialise (if needed) and open repository n. */
-static repo_t *
-open_or_create(const config_t *cfg, int n)
-{
-	repo_settings s;
-	repo_t	   *repo;
-
-	if (repo_config_settings(cfg, n, &s) != 0)
-		return NULL;
-	if (repo_create(&s) != 0)
-	{
-		storage_free(s.storage);
-		return NULL;
-	}
-	repo = repo_open(&s);
-	if (repo == NULL)
-		storage_free(s.storage);
-	return repo;
-}
-
 static int
 stanza_create_in(const config_t *cfg, int n, const stanza_info *want)
 {
-	repo_t	   *repo = open_or_create(cfg, n);
+	repo_t	   *repo = repo_config_create_open(cfg, n);
 	stanza_info have;
 	int			rc;
 

@@ -774,12 +774,10 @@ repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result)
 	return rc;
 }
 
-/* Push data/len through a new put chain and finish it. */
+/* Push data/len through a new chain (head; NULL: it failed to open), finish and free it. */
 static int
-put_buf(repo_t *repo, const char *path, const void *data, size_t len, const uint8_t *sha256,
-		repo_object_result *result)
+run_chain(filter_t *head, const void *data, size_t len)
 {
-	filter_t   *head = put_open(repo, path, result, len, sha256, len, NULL);
 	int			rc;
 
 	if (head == NULL)
@@ -789,6 +787,13 @@ put_buf(repo_t *repo, const char *path, const void *data, size_t len, const uint
 		rc = filter_finish(head);
 	filter_chain_free(head);
 	return rc;
+}
+
+static int
+put_buf(repo_t *repo, const char *path, const void *data, size_t len, const uint8_t *sha256,
+		repo_object_result *result)
+{
+	return run_chain(put_open(repo, path, result, len, sha256, len, NULL), data, len);
 }
 
 int
@@ -808,16 +813,7 @@ int
 repo_encode_buf(repo_t *repo, const void *data, size_t len, buf_t *out,
 				repo_object_result *result)
 {
-	filter_t   *head = repo_encode_open(repo, out, result, len);
-	int			rc;
-
-	if (head == NULL)
-		return -1;
-	rc = filter_push(head, data, len);
-	if (rc == 0)
-		rc = filter_finish(head);
-	filter_chain_free(head);
-	return rc;
+	return run_chain(repo_encode_open(repo, out, result, len), data, len);
 }
 
 int
@@ -949,5 +945,35 @@ repo_get_buf(repo_t *repo, const char *path, struct buf *out, repo_object_result
 	int			rc = repo_get(repo, path, sink, NULL, result);
 
 	filter_chain_free(sink);
+	return rc;
+}
+
+int
+repo_get_file(repo_t *repo, const char *path, const char *local, const uint8_t *expected_sha256,
+			  bool durable, repo_object_result *result)
+{
+	char	   *tmp = xasprintf("%s.drbtmp.%d", local, (int) getpid());
+	int			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	filter_t   *sink;
+	int			rc;
+
+	if (fd < 0)
+	{
+		rc = err_set(DRB_ERR_STORAGE, "unable to create '%s': %m", tmp);
+		free(tmp);
+		return rc;
+	}
+	sink = filter_sink_fd_new(fd);
+	rc = repo_get(repo, path, sink, expected_sha256, result);
+	filter_chain_free(sink);
+	if (rc == 0 && durable && fsync(fd) != 0)
+		rc = err_set(DRB_ERR_STORAGE, "unable to fsync '%s': %m", tmp);
+	if (close(fd) != 0 && rc == 0)
+		rc = err_set(DRB_ERR_STORAGE, "unable to close '%s': %m", tmp);
+	if (rc == 0 && rename(tmp, local) != 0)
+		rc = err_set(DRB_ERR_STORAGE, "unable to rename '%s' to '%s': %m", tmp, local);
+	if (rc != 0)
+		unlink(tmp);
+	free(tmp);
 	return rc;
 }

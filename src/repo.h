@@ -129,4 +129,13 @@ int			repo_get(repo_t *repo, const char *path, filter_t *sink,
 int			repo_get_buf(repo_t *repo, const char *path, struct buf *out,
 						 repo_object_result *result);
 
+/*
+ * Get into a local file atomically: written to "<local>.drbtmp.<pid>" (mode 0600) next to
+ * it, verified, and renamed over local only when complete; nothing at local on failure.
+ * durable: fsync the file before the rename.
+ */
+int			repo_get_file(repo_t *repo, const char *path, const char *local,
+						  const uint8_t *expected_sha256, bool durable,
+						  repo_object_result *result);
+
 #endif

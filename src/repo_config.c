@@ -323,6 +323,25 @@ repo_config_open(const config_t *cfg, int n)
 	return repo;
 }
 
+repo_t *
+repo_config_create_open(const config_t *cfg, int n)
+{
+	repo_settings s;
+	repo_t	   *repo;
+
+	if (repo_config_settings(cfg, n, &s) != 0)
+		return NULL;
+	if (repo_create(&s) != 0)
+	{
+		storage_free(s.storage);
+		return NULL;
+	}
+	repo = repo_open(&s);
+	if (repo == NULL)
+		storage_free(s.storage);
+	return repo;
+}
+
 int
 repo_config_selected(const config_t *cfg, bool all_when_unset, int idx[REPO_MAX])
 {

@@ -25,6 +25,9 @@ int			repo_config_settings(const config_t *cfg, int n, repo_settings *out);
 /* Open repository n (initialised, key unwrapped). */
 repo_t	   *repo_config_open(const config_t *cfg, int n);
 
+/* Initialise repository n when needed (repo_create), then open it. */
+repo_t	   *repo_config_create_open(const config_t *cfg, int n);
+
 /* Repositories a command works on: --repo=N alone, else every configured one (when
  * all_when_unset) or repo 1. Fills idx[] and returns the count. */
 int			repo_config_selected(const config_t *cfg, bool all_when_unset, int idx[REPO_MAX]);
