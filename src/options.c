@@ -404,7 +404,7 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "repo-s3-upload-concurrency", .type = OPT_TYPE_INT, .group = OPT_GROUP_REPO,
-		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "3",
+		.section = OPT_SECTION_ANY, .indexed = true, .commands = CMDS_REPO, .def = "2",
 		.min = 1, .max = 16,
 		.help = "Parts of one multipart upload in flight at the same time. Memory per upload is "
 		"about repo-s3-part-size x (this + 1).",
