@@ -296,9 +296,29 @@ push_decide(const archive_repo *r, const wal_name *w, const uint8_t sha256[32], 
 	}
 	if (memcmp(stored, sha256, 32) == 0)
 	{
-		log_debug("WAL file %s is already archived in repository %d with the same content",
-				   w->name, r->index);
-		return 0;
+		/*
+		 * Same name, same checksum. A re-push happens after a failure or a killed worker, so
+		 * do not trust the name alone: read the object back and verify it. A store that kept
+		 * a partial upload (a lenient S3 implementation, a crash) gets the object again.
+		 */
+		char	   *path = archive_object_path(r, w, sha256);
+		filter_t   *null_sink = filter_sink_null_new();
+		int			rc = repo_get(r->repo, path, null_sink, sha256, NULL);
+
+		filter_chain_free(null_sink);
+		if (rc != 0 && err_kind() == DRB_ERR_INTEGRITY)
+		{
+			log_warn("%s; storing WAL file %s in repository %d again", err_msg(), w->name,
+					 r->index);
+			err_clear();
+			*store = true;
+			rc = 0;
+		}
+		else if (rc == 0)
+			log_debug("WAL file %s is already archived in repository %d with the same content "
+					  "(verified)", w->name, r->index);
+		free(path);
+		return rc;
 	}
 	hex_encode(stored, 32, have);
 	hex_encode(sha256, 32, want);

@@ -627,6 +627,20 @@ test_archive_push_encoded(void **state)
 		free(obj);
 		free(full);
 	}
+	/* a partial object under the right name (a lenient store kept an interrupted upload):
+	 * a re-push verifies it, finds it broken and stores it again instead of skipping */
+	{
+		char	   *o = archive_object_path(&f->ctx.repos[0], &af.w, want);
+		char	   *p = xasprintf("%s/%s", f->root[0], o);
+
+		assert_int_equal(truncate(p, 1000), 0);
+		assert_int_equal(archive_push_encoded(&f->ctx.repos[0], &af, again, &skipped), 0);
+		assert_false(skipped);
+		assert_int_equal(stat(p, &after), 0);
+		assert_true(after.st_size > 1000);
+		free(o);
+		free(p);
+	}
 	/* what was stored reads back as the file, from each repository */
 	for (int i = 1; i <= 2; i++)
 	{
