@@ -27,9 +27,7 @@ typedef struct push_job
 {
 	const archive_repo *r;
 	const wal_name *w;
-	const char *path;			/* streamed from here when data is NULL */
-	const uint8_t *data;
-	size_t		len;
+	const char *path;			/* streamed from here when file is NULL */
 	const uint8_t *sha256;		/* streamed files: hashed beforehand */
 	const archive_file *file;	/* mapped files */
 	uint8_t		sha256_out[32]; /* mapped files: the checksum the encoding found */
@@ -46,7 +44,7 @@ push_main(void *arg)
 
 	if (j->r->repo == NULL)
 		j->rc = err_set(j->r->open_kind, "%s", j->r->open_error);
-	else if (j->data)
+	else if (j->file)
 		j->rc = archive_push_encoded(j->r, j->file, j->sha256_out, &j->skipped);
 	else
 		j->rc = archive_push_path(j->r, j->w, j->path, j->sha256, &j->skipped);
@@ -151,8 +149,6 @@ push_to_all(archive_ctx *ctx, const char *path, const wal_name *w, const archive
 		jobs[i].r = &ctx->repos[i];
 		jobs[i].w = w;
 		jobs[i].path = path;
-		jobs[i].data = f ? f->data : NULL;
-		jobs[i].len = f ? f->len : 0;
 		jobs[i].file = f;
 		jobs[i].sha256 = sha256;
 	}
