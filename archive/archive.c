@@ -1,12 +1,14 @@
 /*
  * archive.c — the WAL archive of a stanza in its repositories (see archive.h).
  *
- * A WAL file's way out: archive_file_map (archive-push) or archive_load_file (the async
- * worker) takes it in once, hashes it and checks its header against the stanza;
- * archive_push_one asks each repository with one narrow LIST whether the name is stored
- * and with which checksum, and only when it is not, puts it through the repository
- * pipeline under "<name>-<sha256>", handing over the checksum so it is not computed
- * twice. The way back (archive_get_one) finds the object the same way and lets the
+ * A WAL file's way out. archive-push: archive_file_map maps it and checks its header
+ * against the stanza; archive_push_encoded asks each repository with one narrow LIST
+ * whether the name is stored, and when it is not, encodes the file through the repository
+ * pipeline in memory (SHA-256 in parallel with compression) and stores it under
+ * "<name>-<sha256>". The async worker: archive_load_file reads, checks and hashes it once;
+ * archive_push_one does the same LIST and puts it with the checksum handed over. A name
+ * found with the same checksum is read back and verified before it counts as stored.
+ * The way back (archive_get_one) finds the object the same way and lets the
  * pipeline verify the bytes against the checksum in the name before the file is renamed
  * into place.
  */
@@ -275,25 +277,18 @@ archive_find(const archive_repo *r, const wal_name *w, bool *found, uint8_t sha2
  * ------------------------------------------------------------------------------------- */
 
 /*
- * Before a put: *store true when w is not stored yet; false when it is stored with the
- * same checksum (skipped); an error when it is stored with another.
+ * w is stored with checksum stored: *store false when that is sha256 and the object
+ * verifies (skipped); true when it is sha256 but damaged (store it again); an error when
+ * it is another checksum.
  */
 static int
-push_decide(const archive_repo *r, const wal_name *w, const uint8_t sha256[32], bool *store)
+push_decide_found(const archive_repo *r, const wal_name *w, const uint8_t stored[32],
+				  const uint8_t sha256[32], bool *store)
 {
-	uint8_t		stored[32];
-	bool		found;
 	char		have[65];
 	char		want[65];
 
 	*store = false;
-	if (archive_find(r, w, &found, stored, NULL) != 0)
-		return -1;
-	if (!found)
-	{
-		*store = true;
-		return 0;
-	}
 	if (memcmp(stored, sha256, 32) == 0)
 	{
 		/*
@@ -325,6 +320,24 @@ push_decide(const archive_repo *r, const wal_name *w, const uint8_t sha256[32], 
 	return err_set(DRB_ERR_STANZA, "WAL file %s is already archived in repository %d with "
 				   "different content (stored sha256 %s, this file sha256 %s): refusing to "
 				   "overwrite", w->name, r->index, have, want);
+}
+
+/* push_decide_found after one narrow LIST; *store true when w is not stored yet. */
+static int
+push_decide(const archive_repo *r, const wal_name *w, const uint8_t sha256[32], bool *store)
+{
+	uint8_t		stored[32];
+	bool		found;
+
+	*store = false;
+	if (archive_find(r, w, &found, stored, NULL) != 0)
+		return -1;
+	if (!found)
+	{
+		*store = true;
+		return 0;
+	}
+	return push_decide_found(r, w, stored, sha256, store);
 }
 
 int
@@ -402,7 +415,7 @@ archive_push_encoded(const archive_repo *r, const archive_file *f, uint8_t sha25
 
 		/* a re-push: only the checksum is needed to tell "same" from "conflict" */
 		sha256_buf(f->data, f->len, sha256);
-		if (push_decide(r, w, sha256, &store) != 0)
+		if (push_decide_found(r, w, stored, sha256, &store) != 0)
 			return -1;
 		*skipped = !store;
 		if (!store)
