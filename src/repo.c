@@ -774,10 +774,12 @@ repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result)
 	return rc;
 }
 
-/* Push data/len through a new chain (head; NULL: it failed to open), finish and free it. */
+/* Push data/len through a new put chain and finish it. */
 static int
-run_chain(filter_t *head, const void *data, size_t len)
+put_buf(repo_t *repo, const char *path, const void *data, size_t len, const uint8_t *sha256,
+		repo_object_result *result)
 {
+	filter_t   *head = put_open(repo, path, result, len, sha256, len, NULL);
 	int			rc;
 
 	if (head == NULL)
@@ -787,13 +789,6 @@ run_chain(filter_t *head, const void *data, size_t len)
 		rc = filter_finish(head);
 	filter_chain_free(head);
 	return rc;
-}
-
-static int
-put_buf(repo_t *repo, const char *path, const void *data, size_t len, const uint8_t *sha256,
-		repo_object_result *result)
-{
-	return run_chain(put_open(repo, path, result, len, sha256, len, NULL), data, len);
 }
 
 int
@@ -807,13 +802,6 @@ filter_t *
 repo_encode_open(repo_t *repo, buf_t *out, repo_object_result *result, uint64_t size_hint)
 {
 	return put_open(repo, "(object in memory)", result, size_hint, NULL, 0, out);
-}
-
-int
-repo_encode_buf(repo_t *repo, const void *data, size_t len, buf_t *out,
-				repo_object_result *result)
-{
-	return run_chain(repo_encode_open(repo, out, result, len), data, len);
 }
 
 int

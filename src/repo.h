@@ -102,14 +102,12 @@ int			repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
 						 repo_object_result *result);
 /*
  * The put chain with memory instead of storage at its end: the whole stored object (header,
- * compressed and encrypted body, trailer) is appended to out, and result gets the size and
- * SHA-256 of the plain bytes (hashed in parallel with compression). For a caller that names
- * an object after its checksum: encode, then storage_put_buf(repo_storage(repo), name, out).
- * The format does not depend on the object's name. Memory: the stored size.
+ * compressed and encrypted body, trailer) is appended to out as bytes are pushed, and at
+ * finish result gets the size and SHA-256 of the plain bytes (hashed in parallel with
+ * compression). For a caller that names an object after its checksum: encode, then
+ * storage_put_buf(repo_storage(repo), name, out). The format does not depend on the
+ * object's name. size_hint: expected size (0 unknown). Memory: the stored size.
  */
-int			repo_encode_buf(repo_t *repo, const void *data, size_t len, struct buf *out,
-							repo_object_result *result);
-/* The same as a chain to push into (size_hint: expected size, 0 unknown); finish it. */
 filter_t   *repo_encode_open(repo_t *repo, struct buf *out, repo_object_result *result,
 							 uint64_t size_hint);
 /* repo_put_buf for a caller that already has the SHA-256 of data (not hashed again). */
