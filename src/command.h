@@ -21,5 +21,8 @@ int			cmd_archive_get(config_t *cfg);		/* archive/archive_get.c */
 int			cmd_repo_sync(config_t *cfg);		/* archive/repo_sync.c */
 int			cmd_archive_push_async(config_t *cfg);	/* archive/archive_async.c */
 int			cmd_archive_get_async(config_t *cfg);	/* archive/archive_get_async.c */
+int			cmd_backup(config_t *cfg);			/* archive/backup.c */
+int			cmd_expire(config_t *cfg);			/* archive/expire.c */
+int			cmd_info(config_t *cfg);			/* archive/info.c */
 
 #endif

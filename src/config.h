@@ -39,6 +39,9 @@ typedef enum drb_command
 	CMD_REPO_SYNC,
 	CMD_ARCHIVE_PUSH_ASYNC,		/* hidden: the asynchronous archive-push worker */
 	CMD_ARCHIVE_GET_ASYNC,		/* hidden: the archive-get prefetch worker */
+	CMD_BACKUP,
+	CMD_EXPIRE,
+	CMD_INFO,
 	CMD_COUNT
 } drb_command;
 

@@ -28,6 +28,9 @@ static const command_fn handlers[CMD_COUNT] = {
 	[CMD_REPO_SYNC] = cmd_repo_sync,
 	[CMD_ARCHIVE_PUSH_ASYNC] = cmd_archive_push_async,
 	[CMD_ARCHIVE_GET_ASYNC] = cmd_archive_get_async,
+	[CMD_BACKUP] = cmd_backup,
+	[CMD_EXPIRE] = cmd_expire,
+	[CMD_INFO] = cmd_info,
 };
 
 int

@@ -163,6 +163,43 @@ const cmd_def cmd_table[] = {
 		.args = (const cmd_arg[]) {{"WAL-NAME", "first segment to prefetch"}, {NULL, NULL}},
 		.min_args = 1, .max_args = 1, .needs_stanza = true, .hidden = true,
 	},
+	{
+		.id = CMD_BACKUP, .name = "backup", .usage = "backup [--type=full|diff|incr]",
+		.summary = "Take a base backup of the stanza's cluster.",
+		.help = "Takes a full, differential (changes since the last full) or incremental "
+		"(changes since the last backup) backup of the cluster, reading the data directory and "
+		"every tablespace once and writing to every configured repository (or --repo) in "
+		"parallel (process-max). Without --type: incr when a full backup exists, else full. "
+		"Uses non-exclusive pg_backup_start/pg_backup_stop, verifies page checksums while "
+		"reading, bundles small files, and marks the backup complete only once the WAL from "
+		"its start to its stop is in the archive. An interrupted backup found at the start is "
+		"removed. Runs expire afterwards unless expire-auto=n. One backup or expire per "
+		"stanza at a time.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
+	{
+		.id = CMD_EXPIRE, .name = "expire", .usage = "expire [--dry-run]",
+		.summary = "Remove backups and WAL beyond the retention settings.",
+		.help = "Applies repo<N>-retention-full (a count, or days with "
+		"repo<N>-retention-full-type=time) and repo<N>-retention-diff to every configured "
+		"repository (or --repo): removes expired backups with the backups that depend on "
+		"them, and the WAL no retained backup needs. The newest complete backup is never "
+		"removed. --dry-run prints what would go and changes nothing.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
+	{
+		.id = CMD_INFO, .name = "info", .usage = "info [--output=json]",
+		.summary = "Show backups, WAL archive and the recoverable window.",
+		.help = "For the stanza (or every stanza in the repositories when --stanza is not "
+		"given) and each repository: every backup with type, parent, times, LSNs, sizes and "
+		"status, the WAL archive per timeline with its gaps, the recoverable window (earliest "
+		"and latest time one can restore to) and the last restore test. --output=json prints "
+		"the schema documented in docs/info.md.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0,
+	},
 };
 
 const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
@@ -272,10 +309,11 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "archive-timeout", .type = OPT_TYPE_INT, .group = OPT_GROUP_ARCHIVE,
-		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE, .def = "60", .min = 1, .max = 86400,
-		.arg = "SECONDS",
+		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE | CMD_BIT(CMD_BACKUP), .def = "60",
+		.min = 1, .max = 86400, .arg = "SECONDS",
 		.help = "How long archive-push waits for the asynchronous worker's acknowledgement "
-		"before it fails (PostgreSQL then retries).",
+		"before it fails (PostgreSQL then retries), and how long backup waits for the WAL "
+		"of the backup to reach the archive.",
 	},
 	{
 		.name = "archive-push-queue-max", .type = OPT_TYPE_SIZE, .group = OPT_GROUP_ARCHIVE,
@@ -291,6 +329,64 @@ const opt_def opt_table[] = {
 		"prefetching).",
 	},
 
+	/* backups */
+	{
+		.name = "type", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_BACKUP),
+		.allowed = ALLOWED("full", "diff", "incr"),
+		.help = "Backup type. Unset: incr when a full backup exists in the repositories, "
+		"else full. A diff or incr without a full backup to base it on becomes a full "
+		"backup (with a warning).",
+	},
+	{
+		.name = "start-fast", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_BACKUP), .def = "n",
+		.help = "Ask PostgreSQL for an immediate checkpoint at the start of the backup instead "
+		"of waiting for the next spread one.",
+	},
+	{
+		.name = "archive-check", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_BACKUP), .def = "y",
+		.help = "Wait (archive-timeout) until the WAL from the backup's start to its stop is in "
+		"every repository before marking the backup complete. Turning it off leaves a "
+		"backup that may not restore; only for clusters archived by other means.",
+	},
+	{
+		.name = "checksum-page", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_BACKUP),
+		.help = "Verify PostgreSQL page checksums while reading relation files and record "
+		"damaged pages in the manifest. Unset: on when the cluster has data checksums.",
+	},
+	{
+		.name = "bundle-limit", .type = OPT_TYPE_SIZE, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_BACKUP), .def = "2MiB",
+		.min = 0, .max = GIB,
+		.help = "Files smaller than this are bundled with others into shared objects (0: "
+		"every file gets an object of its own).",
+	},
+	{
+		.name = "bundle-size", .type = OPT_TYPE_SIZE, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_BACKUP), .def = "32MiB",
+		.min = MIB, .max = 4 * GIB,
+		.help = "Target plain size of one bundle object.",
+	},
+	{
+		.name = "expire-auto", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_BACKUP), .def = "y",
+		.help = "Run expire after a successful backup.",
+	},
+	{
+		.name = "dry-run", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_EXPIRE), .def = "n",
+		.help = "Show what expire would remove; change nothing.",
+	},
+	{
+		.name = "lock-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_BACKUP,
+		.section = OPT_SECTION_ANY, .commands = CMDS_BACKUP, .def = "/tmp/drbackup",
+		.help = "Directory of the lock files that keep two backups or expires of one stanza "
+		"from running at once (created when missing).",
+	},
+
 	/* command options */
 	{
 		.name = "repo", .type = OPT_TYPE_INT, .group = OPT_GROUP_COMMAND,
@@ -301,7 +397,8 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "output", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_COMMAND,
-		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_REPO_LS), .def = "text",
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_REPO_LS) | CMD_BIT(CMD_INFO),
+		.def = "text",
 		.allowed = ALLOWED("text", "json"),
 		.help = "Output format.",
 	},
@@ -636,6 +733,7 @@ opt_group_title(opt_group group)
 		[OPT_GROUP_PG] = "PostgreSQL options",
 		[OPT_GROUP_COMMAND] = "Command options",
 		[OPT_GROUP_ARCHIVE] = "WAL archiving options",
+		[OPT_GROUP_BACKUP] = "Backup options",
 		[OPT_GROUP_REPO] = "Repository options (repo1 .. repo4)",
 	};
 

@@ -54,6 +54,7 @@ typedef enum opt_group
 	OPT_GROUP_PG,
 	OPT_GROUP_COMMAND,
 	OPT_GROUP_ARCHIVE,
+	OPT_GROUP_BACKUP,
 	OPT_GROUP_REPO,
 	OPT_GROUP_COUNT
 } opt_group;
@@ -64,10 +65,12 @@ typedef enum opt_group
 /* commands that open repositories (they take the repoN-* options) */
 #define CMDS_ARCHIVE	(CMD_BIT(CMD_ARCHIVE_PUSH) | CMD_BIT(CMD_ARCHIVE_GET) | \
 						 CMD_BIT(CMD_ARCHIVE_PUSH_ASYNC) | CMD_BIT(CMD_ARCHIVE_GET_ASYNC))
+/* backups and their catalog (they take the lock and retention options) */
+#define CMDS_BACKUP		(CMD_BIT(CMD_BACKUP) | CMD_BIT(CMD_EXPIRE) | CMD_BIT(CMD_INFO))
 #define CMDS_REPO		(CMD_BIT(CMD_REPO_CREATE) | CMD_BIT(CMD_STANZA_CREATE) | \
 						 CMD_BIT(CMD_REPO_LS) | CMD_BIT(CMD_REPO_PUT) | \
 						 CMD_BIT(CMD_REPO_GET) | CMD_BIT(CMD_REPO_RM) | \
-						 CMD_BIT(CMD_REPO_SYNC) | CMDS_ARCHIVE)
+						 CMD_BIT(CMD_REPO_SYNC) | CMDS_ARCHIVE | CMDS_BACKUP)
 
 /* Longest option name, environment variable name or formatted value description. */
 #define OPT_NAME_MAX	64

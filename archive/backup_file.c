@@ -1,0 +1,1 @@
+/* placeholder: archive/backup_file.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: archive/wal_inventory.c is being written */

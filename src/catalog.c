@@ -1,0 +1,1 @@
+/* placeholder: src/catalog.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: src/manifest.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: src/page_checksum.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: src/pgdata.c is being written */
