@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "catalog.h"
+#include "repo_config.h"		/* config_t */
 #include "wal_inventory.h"
 
 typedef struct expire_settings
@@ -53,5 +54,9 @@ typedef struct expire_plan_t
 int			expire_plan(const catalog *c, const wal_inventory *inv, const expire_settings *s,
 						int64_t now, expire_plan_t *out);
 void		expire_plan_free(expire_plan_t *p);
+
+/* The expire command's work, for a caller that already holds the stanza's backup lock
+ * (cmd_expire takes it; backup calls this at its end with its own lock). */
+int			expire_run(const config_t *cfg, bool dry_run);
 
 #endif

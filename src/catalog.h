@@ -120,4 +120,14 @@ void		catalog_backup_clear(catalog_backup *b);
 char	   *backup_label_make(backup_type type, const char *full_label, int64_t when);
 bool		backup_label_valid(const char *label);
 
+/* The type a label names (its last letter: F, D, I); -1 when the label is not valid. */
+int			backup_label_type(const char *label);
+
+/*
+ * Whether the backup label may refer to ref (use its objects, be based on it): ref is
+ * label itself or an earlier backup of the same chain (the same full label in its first
+ * 16 characters, sorting before label). False when either is not a valid label.
+ */
+bool		backup_label_in_chain(const char *label, const char *ref);
+
 #endif

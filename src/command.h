@@ -24,5 +24,6 @@ int			cmd_archive_get_async(config_t *cfg);	/* archive/archive_get_async.c */
 int			cmd_backup(config_t *cfg);			/* archive/backup.c */
 int			cmd_expire(config_t *cfg);			/* archive/expire.c */
 int			cmd_info(config_t *cfg);			/* archive/info.c */
+int			cmd_restore(config_t *cfg);			/* restore/restore.c */
 
 #endif

@@ -42,6 +42,7 @@ typedef enum drb_command
 	CMD_BACKUP,
 	CMD_EXPIRE,
 	CMD_INFO,
+	CMD_RESTORE,
 	CMD_COUNT
 } drb_command;
 

@@ -182,3 +182,59 @@ filter_size_new(uint64_t *count)
 	*count = 0;
 	return &s->base;
 }
+
+/* --- tee: the same bytes into several chains --- */
+typedef struct
+{
+	filter_t	base;
+	int			n;
+	filter_t   *out[8];
+} tee_filter;
+
+static int
+tee_process(filter_t *f, const uint8_t *in, size_t len)
+{
+	tee_filter *t = (tee_filter *) f;
+
+	for (int i = 0; i < t->n; i++)
+		if (filter_push(t->out[i], in, len) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+tee_finish(filter_t *f)
+{
+	tee_filter *t = (tee_filter *) f;
+
+	for (int i = 0; i < t->n; i++)
+		if (filter_finish(t->out[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+tee_destroy(filter_t *f)
+{
+	tee_filter *t = (tee_filter *) f;
+
+	for (int i = 0; i < t->n; i++)
+		filter_chain_free(t->out[i]);
+	free(t);
+}
+
+static const filter_ops tee_ops = {"tee", tee_process, tee_finish, tee_destroy};
+
+filter_t *
+filter_tee_new(filter_t *const *chains, int n)
+{
+	tee_filter *t = xcalloc(1, sizeof(*t));
+
+	if (n < 1 || n > 8)
+		abort();
+	t->base.ops = &tee_ops;
+	t->n = n;
+	for (int i = 0; i < n; i++)
+		t->out[i] = chains[i];
+	return &t->base;
+}

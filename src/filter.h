@@ -54,6 +54,11 @@ filter_t   *filter_sink_buf_new(struct buf *out);
 filter_t   *filter_sink_fd_new(int fd);
 /* Discards everything (verification reads). */
 filter_t   *filter_sink_null_new(void);
+/*
+ * Pushes the same bytes into each of chains[0..n-1] (1 <= n <= 8) and finishes them in
+ * order; takes ownership of the chains (freed with the tee). A tee has no next.
+ */
+filter_t   *filter_tee_new(filter_t *const *chains, int n);
 /* Counts bytes passing through. */
 filter_t   *filter_size_new(uint64_t *count);
 

@@ -15,12 +15,12 @@
 
 /* Help groups in the order a command's help shows them. */
 static const opt_group command_group_order[] = {
-	OPT_GROUP_COMMAND, OPT_GROUP_BACKUP, OPT_GROUP_ARCHIVE, OPT_GROUP_REPO, OPT_GROUP_GENERAL, OPT_GROUP_LOG, OPT_GROUP_PG,
+	OPT_GROUP_COMMAND, OPT_GROUP_RESTORE, OPT_GROUP_BACKUP, OPT_GROUP_ARCHIVE, OPT_GROUP_REPO, OPT_GROUP_GENERAL, OPT_GROUP_LOG, OPT_GROUP_PG,
 };
 
 /* Groups in the order of the general help and of the documentation. */
 static const opt_group doc_group_order[] = {
-	OPT_GROUP_GENERAL, OPT_GROUP_LOG, OPT_GROUP_PG, OPT_GROUP_COMMAND, OPT_GROUP_ARCHIVE, OPT_GROUP_BACKUP, OPT_GROUP_REPO,
+	OPT_GROUP_GENERAL, OPT_GROUP_LOG, OPT_GROUP_PG, OPT_GROUP_COMMAND, OPT_GROUP_ARCHIVE, OPT_GROUP_BACKUP, OPT_GROUP_RESTORE, OPT_GROUP_REPO,
 };
 
 #define NGROUPS (sizeof(doc_group_order) / sizeof(doc_group_order[0]))

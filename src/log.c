@@ -44,6 +44,12 @@ log_set_console_level(log_level level)
 	console_level = level;
 }
 
+log_level
+log_console_level(void)
+{
+	return console_level;
+}
+
 int
 log_open_file(const char *path, log_level level)
 {

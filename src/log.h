@@ -25,6 +25,7 @@ int			log_level_parse(const char *name);
 const char *log_level_name(log_level level);
 
 void		log_set_console_level(log_level level);
+log_level	log_console_level(void);
 /* Open (append) the log file; returns -1 with err_set on failure. */
 int			log_open_file(const char *path, log_level level);
 void		log_close(void);

@@ -31,6 +31,7 @@ static const command_fn handlers[CMD_COUNT] = {
 	[CMD_BACKUP] = cmd_backup,
 	[CMD_EXPIRE] = cmd_expire,
 	[CMD_INFO] = cmd_info,
+	[CMD_RESTORE] = cmd_restore,
 };
 
 int

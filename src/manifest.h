@@ -178,4 +178,15 @@ void		manifest_reader_close(manifest_reader *r);
 /* Object path of a backup's file: "stanza/<s>/backup/<label>/<name>"; caller frees. */
 char	   *backup_object_path(const char *stanza, const char *label, const char *name);
 
+/* --- field checks shared with the catalog (hostile input) --- */
+
+/* An LSN as PostgreSQL writes it: "X/Y", upper-case hex without leading zeros. */
+bool		manifest_lsn_parse(const char *text, uint64_t *lsn);
+/* A system identifier as decimal text without leading zeros. */
+bool		manifest_sysid_parse(const char *text, uint64_t *sysid);
+/* A WAL segment file name (TTTTTTTTXXXXXXXXYYYYYYYY, upper-case hex; see wal.h). */
+bool		manifest_wal_segment_valid(const char *name);
+/* A WAL segment size PostgreSQL allows: a power of two from 1 MiB to 1 GiB. */
+bool		manifest_wal_segment_size_valid(uint64_t size);
+
 #endif

@@ -200,6 +200,22 @@ const cmd_def cmd_table[] = {
 		.args = (const cmd_arg[]) {{NULL, NULL}},
 		.min_args = 0, .max_args = 0,
 	},
+	{
+		.id = CMD_RESTORE, .name = "restore", .usage = "restore [--pgdata=DIR] [--set=LABEL] [TARGET]",
+		.summary = "Restore a backup and set up point-in-time recovery.",
+		.help = "Writes the data directory (pg1-path, or --pgdata) and tablespaces from a "
+		"backup, in parallel (process-max), every file verified against the manifest, and "
+		"sets up recovery: recovery.signal, and restore_command (archive-get with this "
+		"configuration) plus the recovery target in postgresql.auto.conf. Without --set it "
+		"picks the newest complete backup that can reach the target, in any repository (or "
+		"--repo), and says which and why; a target outside the recoverable window is refused. "
+		"Targets: --to-time, --to-lsn, --to-xid, --to-name, --immediate; none = the end of the "
+		"archive. Also writes backup_manifest in PostgreSQL's format, so pg_verifybackup can "
+		"check the result. Refuses a non-empty target without --delta or --force, and any "
+		"target where PostgreSQL runs.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
 };
 
 const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
@@ -385,6 +401,78 @@ const opt_def opt_table[] = {
 		.section = OPT_SECTION_ANY, .commands = CMDS_BACKUP, .def = "/tmp/drbackup",
 		.help = "Directory of the lock files that keep two backups or expires of one stanza "
 		"from running at once (created when missing).",
+	},
+
+	/* restore */
+	{
+		.name = "pgdata", .type = OPT_TYPE_PATH, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE),
+		.help = "Data directory to restore into. Unset: pg1-path.",
+	},
+	{
+		.name = "set", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "LABEL",
+		.help = "Backup to restore. Unset: the newest complete backup that can reach the target.",
+	},
+	{
+		.name = "to-time", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "TIMESTAMP",
+		.help = "Recover to this time (recovery_target_time), e.g. '2026-11-20 14:03:00+00'. "
+		"Give a time zone; without one, UTC is assumed.",
+	},
+	{
+		.name = "to-lsn", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "LSN",
+		.help = "Recover to this WAL location (recovery_target_lsn), e.g. 0/3000060.",
+	},
+	{
+		.name = "to-xid", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "XID",
+		.help = "Recover to this transaction id (recovery_target_xid).",
+	},
+	{
+		.name = "to-name", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "NAME",
+		.help = "Recover to this restore point (recovery_target_name, from pg_create_restore_point).",
+	},
+	{
+		.name = "immediate", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .def = "n",
+		.help = "Recover only until the backup is consistent (recovery_target = 'immediate').",
+	},
+	{
+		.name = "target-action", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .def = "pause",
+		.allowed = ALLOWED("pause", "promote", "shutdown"),
+		.help = "What PostgreSQL does at the target (recovery_target_action).",
+	},
+	{
+		.name = "target-timeline", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "current|latest|N",
+		.help = "Timeline to recover along (recovery_target_timeline). Unset: PostgreSQL's "
+		"default, latest.",
+	},
+	{
+		.name = "target-exclusive", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .def = "n",
+		.help = "Stop just before the target instead of just after it (recovery_target_inclusive = off).",
+	},
+	{
+		.name = "delta", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .def = "n",
+		.help = "Restore over an existing data directory: fetch only files whose checksum "
+		"differs from the manifest and remove files the backup does not have.",
+	},
+	{
+		.name = "force", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .def = "n",
+		.help = "Restore into a non-empty directory, replacing everything in it (never while "
+		"PostgreSQL runs there).",
+	},
+	{
+		.name = "tablespace-map", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "OID=DIR[,OID=DIR]",
+		.help = "Restore tablespaces elsewhere than their original locations.",
 	},
 
 	/* command options */
@@ -734,6 +822,7 @@ opt_group_title(opt_group group)
 		[OPT_GROUP_COMMAND] = "Command options",
 		[OPT_GROUP_ARCHIVE] = "WAL archiving options",
 		[OPT_GROUP_BACKUP] = "Backup options",
+		[OPT_GROUP_RESTORE] = "Restore options",
 		[OPT_GROUP_REPO] = "Repository options (repo1 .. repo4)",
 	};
 

@@ -2,6 +2,7 @@
  * pg.c — libpq connection and cluster identity (see pg.h).
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,5 +133,164 @@ pg_cluster_check(pg_conn *pc, const config_t *cfg, pg_cluster_info *out)
 		return err_set(DRB_ERR_PG, "pg1-path '%s' is not the data directory of the server at %s "
 					   "(it runs on '%s'): check pg1-path and pg1-port", want, pc->where,
 					   out->data_directory);
+	return 0;
+}
+
+/* One query returning exactly one row; NULL + err naming what failed. */
+static PGresult *
+query_row(pg_conn *pc, const char *what, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *res = PQexecParams(pc->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		char	   *msg = xstrdup(PQresultErrorMessage(res));
+
+		msg[strcspn(msg, "\n")] = '\0';
+		err_set(DRB_ERR_PG, "unable to %s at %s: %s", what, pc->where,
+				msg[0] ? msg : "unexpected result");
+		free(msg);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+int
+lsn_parse(const char *text, uint64_t *lsn)
+{
+	unsigned int hi,
+				lo;
+	int			used = 0;
+
+	if (text == NULL || sscanf(text, "%X/%X%n", &hi, &lo, &used) != 2 || text[used] != '\0')
+		return -1;
+	*lsn = ((uint64_t) hi << 32) | lo;
+	return 0;
+}
+
+void
+lsn_format(uint64_t lsn, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%X/%X", (unsigned int) (lsn >> 32), (unsigned int) lsn);
+}
+
+int
+pg_backup_start(pg_conn *pc, const char *label, bool fast, uint64_t *start_lsn,
+				int64_t *server_time)
+{
+	int			vnum = PQserverVersion(pc->conn);
+	const char *params[2] = {label, fast ? "true" : "false"};
+	const char *sql = vnum >= 150000
+		? "SELECT pg_catalog.pg_backup_start($1, $2::boolean)::text, "
+		"floor(extract(epoch from clock_timestamp()))::bigint"
+		: "SELECT pg_catalog.pg_start_backup($1, $2::boolean, false)::text, "
+		"floor(extract(epoch from clock_timestamp()))::bigint";
+	PGresult   *res = query_row(pc, "start the backup", sql, 2, params);
+
+	if (res == NULL)
+		return -1;
+	if (lsn_parse(PQgetvalue(res, 0, 0), start_lsn) != 0)
+	{
+		err_set(DRB_ERR_PG, "unable to start the backup at %s: unexpected LSN '%s'", pc->where,
+				PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return -1;
+	}
+	*server_time = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int
+pg_backup_stop(pg_conn *pc, uint64_t *stop_lsn, char **backup_label, char **tablespace_map,
+			   int64_t *server_time)
+{
+	int			vnum = PQserverVersion(pc->conn);
+	const char *sql = vnum >= 150000
+		? "SELECT lsn::text, labelfile, spcmapfile, "
+		"floor(extract(epoch from clock_timestamp()))::bigint "
+		"FROM pg_catalog.pg_backup_stop(false)"
+		: "SELECT lsn::text, labelfile, spcmapfile, "
+		"floor(extract(epoch from clock_timestamp()))::bigint "
+		"FROM pg_catalog.pg_stop_backup(false, false)";
+	PGresult   *res = query_row(pc, "stop the backup", sql, 0, NULL);
+	const char *map;
+
+	if (res == NULL)
+		return -1;
+	if (lsn_parse(PQgetvalue(res, 0, 0), stop_lsn) != 0)
+	{
+		err_set(DRB_ERR_PG, "unable to stop the backup at %s: unexpected LSN '%s'", pc->where,
+				PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return -1;
+	}
+	*backup_label = xstrdup(PQgetvalue(res, 0, 1));
+	map = PQgetisnull(res, 0, 2) ? "" : PQgetvalue(res, 0, 2);
+	*tablespace_map = map[0] ? xstrdup(map) : NULL;
+	*server_time = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int
+pg_tablespaces(pg_conn *pc, pg_tablespace **out, size_t *n)
+{
+	PGresult   *res = PQexec(pc->conn,
+							 "SELECT oid, spcname, pg_catalog.pg_tablespace_location(oid) "
+							 "FROM pg_catalog.pg_tablespace "
+							 "WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY oid");
+	int			rows;
+
+	*out = NULL;
+	*n = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		err_set(DRB_ERR_PG, "unable to list tablespaces at %s: %s", pc->where,
+				PQresultErrorMessage(res));
+		PQclear(res);
+		return -1;
+	}
+	rows = PQntuples(res);
+	if (rows > 0)
+		*out = xcalloc((size_t) rows, sizeof(**out));
+	for (int i = 0; i < rows; i++)
+	{
+		(*out)[i].oid = (uint32_t) strtoul(PQgetvalue(res, i, 0), NULL, 10);
+		(*out)[i].name = xstrdup(PQgetvalue(res, i, 1));
+		(*out)[i].location = xstrdup(PQgetvalue(res, i, 2));
+	}
+	*n = (size_t) rows;
+	PQclear(res);
+	return 0;
+}
+
+void
+pg_tablespaces_free(pg_tablespace *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		free(t[i].name);
+		free(t[i].location);
+	}
+	free(t);
+}
+
+int
+pg_wal_segment_size(pg_conn *pc, uint32_t *bytes)
+{
+	PGresult   *res = query_row(pc, "read wal_segment_size",
+								"SELECT setting FROM pg_catalog.pg_settings "
+								"WHERE name = 'wal_segment_size'", 0, NULL);
+	unsigned long v;
+
+	if (res == NULL)
+		return -1;
+	v = strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (v < 1024 * 1024 || v > 1024UL * 1024 * 1024 || (v & (v - 1)) != 0)
+		return err_set(DRB_ERR_PG, "unexpected wal_segment_size %lu at %s", v, pc->where);
+	*bytes = (uint32_t) v;
 	return 0;
 }

@@ -95,12 +95,13 @@ void
 wal_segment_next(const wal_name *w, uint32_t seg_size, wal_name *next)
 {
 	uint64_t	per_log = UINT64_C(0x100000000) / seg_size;
+	wal_name	cur = *w;		/* next may be w */
 
 	memset(next, 0, sizeof(*next));
 	next->kind = WAL_SEGMENT;
-	next->tli = w->tli;
-	next->log = w->log;
-	next->seg = w->seg + 1;
+	next->tli = cur.tli;
+	next->log = cur.log;
+	next->seg = cur.seg + 1;
 	if (next->seg >= per_log)
 	{
 		next->log++;

@@ -1,0 +1,1 @@
+/* placeholder: restore/pg_manifest.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: restore/restore_files.c is being written */

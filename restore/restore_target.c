@@ -1,0 +1,1 @@
+/* placeholder: restore/restore_target.c is being written */
