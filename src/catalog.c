@@ -17,7 +17,8 @@
  *   (DRB_ERR_INTERNAL) a catalog that catalog_read would refuse.
  * - When neither object exists the catalog is empty. When both fail the error is the main
  *   object's with the copy's failure appended, except when the main object is missing:
- *   then it is the copy's. On any failure *out is left an empty catalog.
+ *   then it is the copy's. On failure *out is left zeroed (catalog_free is safe, and not
+ *   needed).
  * - Free text of a restore test (target, failed check) that is not valid UTF-8 is stored
  *   with its non-ASCII bytes replaced by '?'.
  * - catalog_latest: the newest backup is the one whose own time (the last timestamp of its
@@ -752,6 +753,8 @@ catalog_read(repo_t *repo, const char *stanza, catalog *out)
 		}
 		free(main_msg);
 	}
+	if (rc != 0)
+		catalog_free(out);		/* zeroed: nothing for the caller to free */
 	free(main_path);
 	free(copy_path);
 	return rc;
@@ -774,7 +777,7 @@ catalog_write(repo_t *repo, const catalog *c)
 	json_object_set_new(root, "format", json_integer(CATALOG_FORMAT));
 	json_object_set_new(root, "stanza", json_text(c->stanza));
 	json_object_set_new(root, "backups", backups);
-	text = json_dumps(root, JSON_INDENT(2));
+	text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
 	json_decref(root);
 	if (text == NULL)
 		return err_set(DRB_ERR_INTERNAL, "unable to format the backup catalog of stanza '%s'",

@@ -7,13 +7,21 @@
  * (backup.manifest and backup.manifest.copy). Memory does not depend on the number of
  * entries: the buffer, the previous path (for the order check) and the chains.
  *
- * Reading: the object is decoded (and verified by the pipeline) into an unlinked temporary
- * file in $TMPDIR (or /tmp), mode 0600 — in clear, also for an encrypted repository, and
- * gone when the reader closes or the process dies. manifest_reader_open then parses and
- * checks every line once, so a manifest that opens is whole and valid, and a main object
- * that is missing, damaged or refused falls back to the copy; manifest_reader_next parses
- * the lines again, one per call, as the caller walks the manifest. Memory: one line and
- * its JSON.
+ * Reading: the object is decoded (and verified by the pipeline: checksum, and
+ * authentication when encrypted) into an unlinked temporary file in $TMPDIR (or /tmp),
+ * mode 0600 — in clear, also for an encrypted repository, and gone when the reader closes
+ * or the process dies. manifest_reader_open then checks the shape of the text without
+ * parsing the entries (every line terminated, the last one the end line with the right
+ * count: a manifest cut short is refused at open, where the copy can stand in) and parses
+ * the header. manifest_reader_next reads one line with getline, parses it with json_loadb
+ * and checks it (fields, path safety, order). Memory: one line and its JSON.
+ *
+ * Why entries are checked as they are read rather than all at open: parsing is the cost of
+ * reading a manifest (about 10 us per line with jansson here), and a second pass would
+ * double it for every backup and restore of a large cluster. An entry refused by next()
+ * means an object that passed its checksum holds bad content — a writer bug or a forger
+ * holding the key — and its copy, written from the same entries, would hold the same; so
+ * the copy is not tried then, and the caller gets DRB_ERR_INTEGRITY naming the line.
  *
  * Decisions beyond manifest.h:
  * - Both sides run the same checks (header_check, entry_check): the writer refuses
@@ -28,10 +36,11 @@
  *   non-empty and free of control characters (what restore makes of them is its choice).
  * - A file with no object (size 0) has no "r", "o" and "off"; a file with an object has
  *   all three. "bad" is written only when there are damaged blocks.
- * - The reader falls back to the copy on any failure of the main object (missing,
- *   damaged, refused content, read error), with a warning naming it. When both fail, the
- *   error is the main object's, with the copy's failure appended — except when the main
- *   object is missing: then it is the copy's (DRB_ERR_NOT_FOUND when both are missing).
+ * - manifest_reader_open falls back to the copy on any failure of the main object
+ *   (missing, damaged, cut short, refused header, read error), with a warning naming it.
+ *   When both fail, the error is the main object's, with the copy's failure appended —
+ *   except when the main object is missing: then it is the copy's (DRB_ERR_NOT_FOUND when
+ *   both are missing). After an error from manifest_reader_next, only close is meaningful.
  * - manifest_writer_close commits the objects one after another (per repository: main,
  *   then copy); if one commit fails, those before it stay (a manifest without a catalog
  *   entry is an interrupted backup).
@@ -937,6 +946,7 @@ struct manifest_reader
 	buf_t		prev;			/* path of the previous entry */
 	uint64_t	entries;
 	bool		done;
+	bool		failed;			/* next() failed: it fails from now on */
 };
 
 static int
@@ -1181,6 +1191,7 @@ reader_reset(manifest_reader *r)
 	r->lineno = 0;
 	r->entries = 0;
 	r->done = false;
+	r->failed = false;
 	buf_reset(&r->prev);
 }
 
@@ -1375,9 +1386,13 @@ manifest_reader_next(manifest_reader *r, manifest_entry *e)
 
 	if (r->done)
 		return 0;
+	if (r->failed)
+		return err_set(DRB_ERR_INTERNAL, "manifest '%s' read on after an error", r->object);
 	rc = reader_read_entry(r, e);
 	if (rc == 0)
 		r->done = true;
+	if (rc < 0)
+		r->failed = true;
 	return rc;
 }
 

@@ -170,7 +170,11 @@ typedef struct manifest_reader manifest_reader;
 manifest_reader *manifest_reader_open(repo_t *repo, const char *stanza, const char *label,
 									  manifest_header *h);
 
-/* Next entry: 1 and *e filled, 0 at the (verified) end, -1 + err. */
+/*
+ * Next entry: 1 and *e filled, 0 at the (verified) end, -1 + err. open has checked the
+ * shape (end line, count); each entry is checked as it is read, so a refused entry
+ * (DRB_ERR_INTEGRITY naming the object and line) comes from here, and ends the reading.
+ */
 int			manifest_reader_next(manifest_reader *r, manifest_entry *e);
 
 void		manifest_reader_close(manifest_reader *r);

@@ -995,26 +995,42 @@ real_header_line(fixture *f)
 	return text;
 }
 
-/* Store text as FULL's main manifest only and open it: refused, naming needle. */
-static void
+/*
+ * Store text as FULL's main manifest only, open it and read it to the end: refused (by
+ * open, or by next for an entry), naming the object and needle. Returns whether open did.
+ */
+static bool
 expect_manifest_refused(fixture *f, const char *text, const char *needle)
 {
 	char	   *main_path = backup_object_path(STANZA, FULL, MANIFEST_FILE);
 	char	   *copy_path = backup_object_path(STANZA, FULL, MANIFEST_FILE_COPY);
 	manifest_header h;
 	manifest_reader *r;
+	manifest_entry e;
+	int			rc = -1;
 
 	delete_object(f, copy_path);
 	put_text(f, main_path, text);
 	r = manifest_reader_open(f->repo, STANZA, FULL, &h);
-	if (r != NULL)
+	if (r == NULL)
+		assert_null(h.label);	/* nothing left in h */
+	else
+		while ((rc = manifest_reader_next(r, &e)) == 1)
+			;
+	if (r != NULL && rc == 0)
 		fail_msg("manifest accepted:\n%s", text);
 	assert_int_equal(err_kind(), DRB_ERR_INTEGRITY);
 	assert_contains(err_msg(), main_path);
 	assert_contains(err_msg(), needle);
-	assert_null(h.label);		/* nothing left in h */
+	if (r != NULL)
+	{
+		assert_int_equal(manifest_reader_next(r, &e), -1);	/* stays refused */
+		manifest_reader_close(r);
+		manifest_header_free(&h);
+	}
 	free(main_path);
 	free(copy_path);
+	return r == NULL;
 }
 
 static void
@@ -1066,15 +1082,16 @@ test_reader_hostile(void **state)
 		{"{\"t\":\"d\",\"p\":\"a\",\"px\":\"61\",\"m\":448,\"mt\":1}\n" END(1), "both"},
 		{F_BASE_1 D_BASE END(2), "line 3: entry 'base' does not come after 'base/1'"},
 		{D_BASE D_BASE END(2), "out of order"},
-		{D_BASE F_BASE_1, "without its end line"},
+		{D_BASE F_BASE_1, "line 3: the last line is not the end line"},
 		{D_BASE F_BASE_1 END(3), "counts 3 entries, the manifest has 2"},
 		{D_BASE F_BASE_1 END(1), "counts 1 entries"},
 		{D_BASE "{\"end\":false,\"entries\":1}\n", "\"end\" is not true"},
-		{D_BASE END(1) D_BASE, "line 4: data after the end line"},
-		{D_BASE END(1) "\n", "data after the end line"},
+		{D_BASE END(1) D_BASE, "line 4: the last line is not the end line"},
+		{D_BASE END(1) "\n", "line 4: the last line is not the end line"},
+		{D_BASE "{\"end\":true,\"entries\":1,\"entries\":1}\n", "line 3: the last line is not"},
 		{D_BASE "{\"end\":true,\"entries\":1}", "not terminated"},
 		{D_BASE "{\"t\":\"d\",\"p\":\"base/1\",\n" END(2), "line 3: not valid JSON"},
-		{"[1,2]\n" END(0), "not a JSON object"},
+		{"[1,2]\n" END(1), "not a JSON object"},
 		{"{\"t\":\"d\",\"p\":\"base\",\"m\":448,\"mt\":1,\"m\":448}\n" END(1), "not valid JSON"},
 		{"{\"t\":\"d\",\"p\":\"base\",\"m\":448,\"mt\":1,\"zz\":1}\n" END(1), "unknown field \"zz\""},
 		{"{\"t\":\"d\",\"p\":\"base\",\"m\":448,\"mt\":1,\"s\":1}\n" END(1), "unknown field \"s\""},
@@ -1137,6 +1154,19 @@ test_reader_hostile(void **state)
 		expect_manifest_refused(f, text, cases[i].needle);
 		free(text);
 	}
+
+	/* cut short or miscounted: refused at open (where the copy could stand in); a bad
+	 * entry: refused by next, naming its line */
+	text = xasprintf("%s" D_BASE F_BASE_1, header);
+	assert_true(expect_manifest_refused(f, text, "line 3: the last line is not the end line"));
+	free(text);
+	text = xasprintf("%s" D_BASE END(2), header);
+	assert_true(expect_manifest_refused(f, text, "line 3: the end line counts 2 entries, the "
+										"manifest has 1"));
+	free(text);
+	text = xasprintf("%s" D_BASE "{\"t\":\"d\",\"p\":\"../x\",\"m\":448,\"mt\":1}\n" END(2), header);
+	assert_false(expect_manifest_refused(f, text, "line 3: the path is not a safe relative path"));
+	free(text);
 
 	/* header damage */
 	expect_manifest_refused(f, "", "is empty");
@@ -1246,7 +1276,7 @@ test_manifest_fallback(void **state)
 		log_capture(f);
 		read_generated(f, n);
 		log = log_captured(f);
-		assert_contains(log, "without its end line");
+		assert_contains(log, "line 3001: the last line is not the end line");
 		free(log);
 	}
 
@@ -1568,7 +1598,9 @@ test_catalog_fallback(void **state)
 	assert_int_equal(err_kind(), DRB_ERR_INTEGRITY);
 	assert_contains(err_msg(), main_path);
 	assert_contains(err_msg(), copy_path);
-	assert_int_equal(got.nbackups, 0);	/* left empty */
+	assert_int_equal(got.nbackups, 0);	/* left zeroed: nothing to free */
+	assert_null(got.stanza);
+	assert_null(got.backups);
 	catalog_free(&got);
 
 	/* main missing, copy damaged */
