@@ -65,13 +65,15 @@ int			restore_target_parse(const config_t *cfg, restore_target *t);
  * or after the window's end by the WAL inventory) is DRB_ERR_USAGE with a message that
  * prints the window ("... the recoverable window of repository N is <earliest> to
  * <latest>"). cats/invs: one catalog and WAL inventory per repository in order (an
- * entry may be NULL/empty when a repository failed to open); *repo_pos receives the
+ * entry may be NULL/empty when a repository failed to open); numbers: the repository
+ * number (1..4) of each position, for messages (NULL: position + 1); *repo_pos receives the
  * position of the repository chosen (the first, in order, that has the backup) and
  * *why one line saying which backup and why (caller frees).
  */
 int			restore_choose_backup(const catalog *const *cats, const wal_inventory *const *invs,
-								  int nrepo, const char *set, const restore_target *t,
-								  const catalog_backup **chosen, int *repo_pos, char **why);
+								  const int *numbers, int nrepo, const char *set,
+								  const restore_target *t, const catalog_backup **chosen,
+								  int *repo_pos, char **why);
 
 /*
  * The recovery settings for postgresql.auto.conf: restore_command (restore_cmd, as given),

@@ -411,6 +411,7 @@ typedef struct repo_window
 	const catalog_backup *newest;	/* newest restorable backup */
 	int64_t		latest_time;	/* end of the window by archive time */
 	uint64_t	latest_lsn;		/* end of the archived WAL */
+	int			number;			/* repository number (1..4) for messages */
 } repo_window;
 
 /* Is a newer than b? By stop time, then stop LSN, then label. */
@@ -540,8 +541,11 @@ window_compute(const catalog *c, const wal_inventory *inv, repo_window *w)
 static bool
 backup_reaches(const catalog_backup *b, const restore_target *t)
 {
+	/* stop_time is the server clock after pg_backup_stop, cut to whole seconds: the
+	 * consistency point can lie up to a second after it, so a target in the same second
+	 * is not safely reachable from this backup */
 	if (t->kind == TARGET_TIME)
-		return b->stop_time <= t->time;
+		return b->stop_time < t->time;
 	if (t->kind == TARGET_LSN)
 		return b->stop_lsn <= t->lsn;
 	return true;
@@ -586,14 +590,14 @@ target_describe(const restore_target *t, char *out, size_t outlen)
 
 /* "the recoverable window of repository N is A to B" (by time or LSN as the target is). */
 static void
-window_describe(buf_t *b, const repo_window *w, int pos, const restore_target *t)
+window_describe(buf_t *b, const repo_window *w, const restore_target *t)
 {
 	char		from[TIME_TEXT_MAX],
 				to[TIME_TEXT_MAX];
 
 	if (w->oldest == NULL)
 	{
-		buf_printf(b, "repository %d has no backup whose WAL is all archived", pos + 1);
+		buf_printf(b, "repository %d has no backup whose WAL is all archived", w->number);
 		return;
 	}
 	if (t->kind == TARGET_LSN)
@@ -603,15 +607,16 @@ window_describe(buf_t *b, const repo_window *w, int pos, const restore_target *t
 	}
 	else
 	{
-		format_utc(w->oldest->stop_time, NULL, from, sizeof(from));
+		format_utc(w->oldest->stop_time + 1, NULL, from, sizeof(from));	/* see backup_reaches */
 		format_utc(w->latest_time, NULL, to, sizeof(to));
 	}
-	buf_printf(b, "the recoverable window of repository %d is %s to %s", pos + 1, from, to);
+	buf_printf(b, "the recoverable window of repository %d is %s to %s", w->number, from, to);
 }
 
 /* Why no repository could give a restorable backup at all. */
 static int
-none_restorable(const catalog *const *cats, const wal_inventory *const *invs, int nrepo)
+none_restorable(const catalog *const *cats, const wal_inventory *const *invs, int nrepo,
+				const repo_window *w)
 {
 	buf_t		b;
 
@@ -621,9 +626,9 @@ none_restorable(const catalog *const *cats, const wal_inventory *const *invs, in
 		if (i > 0)
 			buf_append_str(&b, "; ");
 		if (cats[i] == NULL || invs[i] == NULL)
-			buf_printf(&b, "repository %d could not be read", i + 1);
+			buf_printf(&b, "repository %d could not be read", w[i].number);
 		else if (cats[i]->nbackups == 0)
-			buf_printf(&b, "repository %d has no backup", i + 1);
+			buf_printf(&b, "repository %d has no backup", w[i].number);
 		else
 		{
 			const catalog_backup *last = &cats[i]->backups[cats[i]->nbackups - 1];
@@ -631,7 +636,7 @@ none_restorable(const catalog *const *cats, const wal_inventory *const *invs, in
 
 			backup_restorable(last, invs[i], &missing);
 			buf_printf(&b, "repository %d has no backup whose WAL is all archived (backup "
-					   "%s lacks WAL segment %s)", i + 1, last->label,
+					   "%s lacks WAL segment %s)", w[i].number, last->label,
 					   missing ? missing : "?");
 			free(missing);
 		}
@@ -645,7 +650,7 @@ none_restorable(const catalog *const *cats, const wal_inventory *const *invs, in
 
 /* The why line: which backup, from where, and the reason. */
 static char *
-why_line(const catalog_backup *b, int pos, const restore_target *t, const repo_window *w,
+why_line(const catalog_backup *b, const restore_target *t, const repo_window *w,
 		 bool by_set)
 {
 	char		stop[TIME_TEXT_MAX],
@@ -660,7 +665,7 @@ why_line(const catalog_backup *b, int pos, const restore_target *t, const repo_w
 	format_utc(w->latest_time, NULL, latest, sizeof(latest));
 	buf_init(&out);
 	buf_printf(&out, "restoring backup %s (%s, stopped %s at %s) from repository %d: ",
-			   b->label, backup_type_name(b->type), stop, lsn, pos + 1);
+			   b->label, backup_type_name(b->type), stop, lsn, w->number);
 	if (by_set)
 		buf_printf(&out, "chosen with --set");
 	else
@@ -721,10 +726,10 @@ choose_set(const catalog *const *cats, const wal_inventory *const *invs, int nre
 		if (!backup_restorable(b, invs[i], &missing))
 		{
 			if (invs[i] == NULL)
-				buf_printf(&why, "repository %d: its WAL archive could not be listed", i + 1);
+				buf_printf(&why, "repository %d: its WAL archive could not be listed", w[i].number);
 			else
 				buf_printf(&why, "repository %d lacks WAL segment %s, needed to make it "
-						   "consistent", i + 1, missing ? missing : "?");
+						   "consistent", w[i].number, missing ? missing : "?");
 			free(missing);
 			continue;
 		}
@@ -745,11 +750,11 @@ choose_set(const catalog *const *cats, const wal_inventory *const *invs, int nre
 		if (!reach_covers(reach.time, reach.lsn, t))
 		{
 			buf_printf(&why, "%s is after the end of the WAL archived from it in "
-					   "repository %d", target, i + 1);
+					   "repository %d", target, w[i].number);
 			if (reach.gap[0] && window_reaches(&w[i], t))
 				buf_printf(&why, " (segment %s is missing)", reach.gap);
 			buf_append_str(&why, ": ");
-			window_describe(&why, &w[i], i, t);
+			window_describe(&why, &w[i], t);
 			kind = DRB_ERR_USAGE;
 			continue;
 		}
@@ -768,8 +773,9 @@ choose_set(const catalog *const *cats, const wal_inventory *const *invs, int nre
 
 int
 restore_choose_backup(const catalog *const *cats, const wal_inventory *const *invs,
-					  int nrepo, const char *set, const restore_target *t,
-					  const catalog_backup **chosen, int *repo_pos, char **why)
+					  const int *numbers, int nrepo, const char *set,
+					  const restore_target *t, const catalog_backup **chosen, int *repo_pos,
+					  char **why)
 {
 	repo_window *w = xcalloc(nrepo > 0 ? (size_t) nrepo : 1, sizeof(*w));
 	const catalog_backup *best = NULL;
@@ -785,6 +791,7 @@ restore_choose_backup(const catalog *const *cats, const wal_inventory *const *in
 	for (int i = 0; i < nrepo; i++)
 	{
 		window_compute(cats[i], invs[i], &w[i]);
+		w[i].number = numbers ? numbers[i] : i + 1;
 		any_restorable |= w[i].oldest != NULL;
 	}
 
@@ -795,7 +802,7 @@ restore_choose_backup(const catalog *const *cats, const wal_inventory *const *in
 			free(w);
 			return -1;
 		}
-		*why = why_line(best, best_pos, t, &w[best_pos], true);
+		*why = why_line(best, t, &w[best_pos], true);
 		*chosen = best;
 		*repo_pos = best_pos;
 		free(w);
@@ -804,8 +811,10 @@ restore_choose_backup(const catalog *const *cats, const wal_inventory *const *in
 
 	if (!any_restorable)
 	{
+		int			rc = none_restorable(cats, invs, nrepo, w);
+
 		free(w);
-		return none_restorable(cats, invs, nrepo);
+		return rc;
 	}
 
 	/* the newest candidate; on a tie (the same backup) the first repository keeps it */
@@ -850,7 +859,7 @@ restore_choose_backup(const catalog *const *cats, const wal_inventory *const *in
 		if (gap_pos >= 0 && gap[0])
 			buf_printf(&msg, "%s cannot be reached: the WAL archive of repository %d has a "
 					   "gap (segment %s is missing) between backup %s and the target; ",
-					   target, gap_pos + 1, gap, gap_backup->label);
+					   target, w[gap_pos].number, gap, gap_backup->label);
 		else
 			buf_printf(&msg, "%s is outside the recoverable window: ", target);
 		for (int i = 0; i < nrepo; i++)
@@ -858,9 +867,9 @@ restore_choose_backup(const catalog *const *cats, const wal_inventory *const *in
 			if (i > 0)
 				buf_append_str(&msg, "; ");
 			if (cats[i] == NULL || invs[i] == NULL)
-				buf_printf(&msg, "repository %d could not be read", i + 1);
+				buf_printf(&msg, "repository %d could not be read", w[i].number);
 			else
-				window_describe(&msg, &w[i], i, t);
+				window_describe(&msg, &w[i], t);
 		}
 		err_set(DRB_ERR_USAGE, "%s", buf_cstr(&msg));
 		buf_free(&msg);
@@ -868,7 +877,7 @@ restore_choose_backup(const catalog *const *cats, const wal_inventory *const *in
 		return -1;
 	}
 
-	*why = why_line(best, best_pos, t, &w[best_pos], false);
+	*why = why_line(best, t, &w[best_pos], false);
 	*chosen = best;
 	*repo_pos = best_pos;
 	free(w);

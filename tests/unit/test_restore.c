@@ -289,7 +289,7 @@ choose(const catalog *const *cats, const wal_inventory *const *invs, int n, cons
 	choice		c;
 
 	err_clear();
-	c.rc = restore_choose_backup(cats, invs, n, set, t, &c.b, &c.pos, &c.why);
+	c.rc = restore_choose_backup(cats, invs, NULL, n, set, t, &c.b, &c.pos, &c.why);
 	if (c.rc != 0)
 	{
 		assert_null(c.b);
@@ -585,18 +585,20 @@ test_choose_one_repository(void **state)
 						"backup that stopped before the target 2026-11-21 02:30:00+00");
 	free(ch.why);
 
-	/* stop time == target: that backup; one second earlier: the one before */
-	t = time_target(T_2026_11_21_020007);
+	/* the stop time is cut to the second and consistency may come up to a second later:
+	 * a target one second after the stop: that backup; in the stop's second: the one
+	 * before */
+	t = time_target(T_2026_11_21_020007 + 1);
 	ch = choose(cats, invs, 1, NULL, &t);
 	assert_string_equal(ch.b->label, LABEL_B2);
 	free(ch.why);
-	t = time_target(T_2026_11_21_020007 - 1);
+	t = time_target(T_2026_11_21_020007);
 	ch = choose(cats, invs, 1, NULL, &t);
 	assert_string_equal(ch.b->label, LABEL_B1);
 	free(ch.why);
 
-	/* the window's ends: B1's stop and the archive time of segment 7 */
-	t = time_target(T_2026_11_20_010007);
+	/* the window's ends: the second after B1's stop and the archive time of segment 7 */
+	t = time_target(T_2026_11_20_010007 + 1);
 	ch = choose(cats, invs, 1, NULL, &t);
 	assert_string_equal(ch.b->label, LABEL_B1);
 	free(ch.why);
@@ -605,19 +607,19 @@ test_choose_one_repository(void **state)
 	assert_string_equal(ch.b->label, LABEL_B2);
 	free(ch.why);
 
-	t = time_target(T_2026_11_20_010007 - 1);
+	t = time_target(T_2026_11_20_010007);
 	ch = choose(cats, invs, 1, NULL, &t);
 	assert_int_equal(ch.rc, -1);
 	assert_int_equal(err_kind(), DRB_ERR_USAGE);
-	assert_msg_has("the target 2026-11-20 01:00:06+00 is outside the recoverable window",
-				   "the recoverable window of repository 1 is 2026-11-20 01:00:07+00 to "
+	assert_msg_has("the target 2026-11-20 01:00:07+00 is outside the recoverable window",
+				   "the recoverable window of repository 1 is 2026-11-20 01:00:08+00 to "
 				   "2026-11-21 03:00:00+00");
 	t = time_target(T_2026_11_21_030000 + 1);
 	ch = choose(cats, invs, 1, NULL, &t);
 	assert_int_equal(ch.rc, -1);
 	assert_int_equal(err_kind(), DRB_ERR_USAGE);
 	assert_msg_has("2026-11-21 03:00:01+00 is outside",
-				   "repository 1 is 2026-11-20 01:00:07+00 to 2026-11-21 03:00:00+00");
+				   "repository 1 is 2026-11-20 01:00:08+00 to 2026-11-21 03:00:00+00");
 
 	/* latest and immediate: the newest restorable backup (B3 lacks its WAL) */
 	t = kind_target(TARGET_LATEST, NULL);
@@ -732,7 +734,7 @@ test_choose_set(void **state)
 	assert_int_equal(ch.rc, -1);
 	assert_int_equal(err_kind(), DRB_ERR_USAGE);
 	assert_msg_has("after the end of the WAL archived from it in repository 1",
-				   "repository 1 is 2026-11-20 01:00:07+00 to 2026-11-21 03:00:00+00");
+				   "repository 1 is 2026-11-20 01:00:08+00 to 2026-11-21 03:00:00+00");
 
 	wal_inventory_free(&inv);
 	catalog_free(&c);
@@ -756,7 +758,7 @@ test_choose_later_timeline(void **state)
 	t = time_target(T_2026_11_21_030000);
 	ch = choose(cats, invs, 1, NULL, &t);
 	assert_int_equal(ch.rc, -1);
-	assert_msg_has("repository 1 is 2026-11-20 01:00:07+00 to 2026-11-21 02:10:00+00");
+	assert_msg_has("repository 1 is 2026-11-20 01:00:08+00 to 2026-11-21 02:10:00+00");
 
 	/* timeline 2 (a promotion after B2) archived until 04:00: the window reaches there */
 	inv_add_run(&inv, 2, 5, 6, T_2026_11_21_040000);
@@ -809,7 +811,7 @@ test_choose_gap(void **state)
 	assert_msg_has("the target 2026-11-21 01:00:07+00 cannot be reached: the WAL archive of "
 				   "repository 1 has a gap (segment 000000010000000000000004 is missing) "
 				   "between backup 20261120-010000F and the target",
-				   "the recoverable window of repository 1 is 2026-11-20 01:00:07+00 to "
+				   "the recoverable window of repository 1 is 2026-11-20 01:00:08+00 to "
 				   "2026-11-21 03:00:00+00");
 	ch = choose(cats, invs, 1, LABEL_B1, &t);
 	assert_int_equal(ch.rc, -1);
@@ -875,8 +877,8 @@ test_choose_several_repositories(void **state)
 		ch = choose(cats, invs, 2, NULL, &t);
 		assert_int_equal(ch.rc, -1);
 		assert_int_equal(err_kind(), DRB_ERR_USAGE);
-		assert_msg_has("repository 1 is 2026-11-20 01:00:07+00 to 2026-11-21 02:10:00+00",
-					   "repository 2 is 2026-11-20 01:00:07+00 to 2026-11-21 03:00:00+00");
+		assert_msg_has("repository 1 is 2026-11-20 01:00:08+00 to 2026-11-21 02:10:00+00",
+					   "repository 2 is 2026-11-20 01:00:08+00 to 2026-11-21 03:00:00+00");
 
 		/* --set picks the first repository that can reach the target */
 		ch = choose(cats, invs, 2, LABEL_B2, &(restore_target)
