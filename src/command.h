@@ -25,5 +25,7 @@ int			cmd_backup(config_t *cfg);			/* archive/backup.c */
 int			cmd_expire(config_t *cfg);			/* archive/expire.c */
 int			cmd_info(config_t *cfg);			/* archive/info.c */
 int			cmd_restore(config_t *cfg);			/* restore/restore.c */
+int			cmd_verify(config_t *cfg);			/* restore/verify.c */
+int			cmd_restore_test(config_t *cfg);	/* restore/restore_test.c */
 
 #endif

@@ -43,6 +43,8 @@ typedef enum drb_command
 	CMD_EXPIRE,
 	CMD_INFO,
 	CMD_RESTORE,
+	CMD_VERIFY,
+	CMD_RESTORE_TEST,
 	CMD_COUNT
 } drb_command;
 

@@ -32,6 +32,8 @@ static const command_fn handlers[CMD_COUNT] = {
 	[CMD_EXPIRE] = cmd_expire,
 	[CMD_INFO] = cmd_info,
 	[CMD_RESTORE] = cmd_restore,
+	[CMD_VERIFY] = cmd_verify,
+	[CMD_RESTORE_TEST] = cmd_restore_test,
 };
 
 int

@@ -216,6 +216,35 @@ const cmd_def cmd_table[] = {
 		.args = (const cmd_arg[]) {{NULL, NULL}},
 		.min_args = 0, .max_args = 0, .needs_stanza = true,
 	},
+	{
+		.id = CMD_VERIFY, .name = "verify", .usage = "verify [--set=LABEL] [--output=json]",
+		.summary = "Check every object of the repositories, and that they agree.",
+		.help = "Reads every backup and WAL object of the stanza in each repository (or --repo), "
+		"in parallel (process-max) with bounded memory: authenticates, decompresses and checks "
+		"each against its manifest or WAL checksum. Checks that the WAL each backup needs is "
+		"archived and that the archive has no gap from the oldest backup to the newest segment "
+		"of each timeline, and compares the repositories of different regions (same backups, "
+		"same WAL, same checksums). Prints every problem with the object's name and exits "
+		"non-zero if there is any. --set limits the backups checked to one.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
+	{
+		.id = CMD_RESTORE_TEST, .name = "restore-test",
+		.usage = "restore-test [--to-time=T | --random-target] [--checks=FILE] [--report=FILE] [--metrics=FILE] [--keep]",
+		.summary = "Prove a backup restores: restore, start, recover, check, report.",
+		.help = "Restores a backup (the newest, the one reaching --to-time, or one reaching a "
+		"random time in the recoverable window with --random-target) into a scratch directory, "
+		"starts PostgreSQL there on a free 127.0.0.1 port, waits for recovery to reach the "
+		"target and promote, checks the server answers and the point reached, runs pg_amcheck "
+		"on every database, every query of --checks (each must return true), shuts down "
+		"cleanly and runs pg_checksums when the cluster has checksums. Measures each phase "
+		"(the recovery time objective), writes a JSON report and a Prometheus text file, "
+		"records the result in the catalog, removes the scratch directory unless --keep, and "
+		"exits non-zero naming the failed check.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
 };
 
 const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
@@ -411,12 +440,16 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "set", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
-		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "LABEL",
-		.help = "Backup to restore. Unset: the newest complete backup that can reach the target.",
+		.section = OPT_SECTION_CMDLINE,
+		.commands = CMD_BIT(CMD_RESTORE) | CMD_BIT(CMD_VERIFY) | CMD_BIT(CMD_RESTORE_TEST),
+		.arg = "LABEL",
+		.help = "Backup to restore (verify: to check). Unset: the newest complete backup that "
+		"can reach the target (verify: every backup).",
 	},
 	{
 		.name = "to-time", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
-		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "TIMESTAMP",
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE) | CMD_BIT(CMD_RESTORE_TEST),
+		.arg = "TIMESTAMP",
 		.help = "Recover to this time (recovery_target_time), e.g. '2026-11-20 14:03:00+00'. "
 		"Give a time zone; without one, UTC is assumed.",
 	},
@@ -474,6 +507,51 @@ const opt_def opt_table[] = {
 		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE), .arg = "OID=DIR[,OID=DIR]",
 		.help = "Restore tablespaces elsewhere than their original locations.",
 	},
+	{
+		.name = "random-target", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE_TEST), .def = "n",
+		.help = "restore-test: recover to a random time inside the recoverable window.",
+	},
+	{
+		.name = "checks", .type = OPT_TYPE_PATH, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_RESTORE_TEST), .arg = "FILE",
+		.help = "restore-test: SQL file of checks, one query per statement (separated by ';'), "
+		"each returning a single true.",
+	},
+	{
+		.name = "report", .type = OPT_TYPE_PATH, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_RESTORE_TEST), .arg = "FILE",
+		.help = "restore-test: write the JSON report here (written atomically).",
+	},
+	{
+		.name = "metrics", .type = OPT_TYPE_PATH, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_RESTORE_TEST), .arg = "FILE",
+		.help = "restore-test: write the Prometheus text file here (for node_exporter's "
+		"text-file collector; written atomically).",
+	},
+	{
+		.name = "keep", .type = OPT_TYPE_BOOL, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_RESTORE_TEST), .def = "n",
+		.help = "restore-test: keep the scratch directory (the server is stopped either way).",
+	},
+	{
+		.name = "test-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_RESTORE_TEST), .def = "/var/tmp",
+		.help = "restore-test: where the scratch data directory is created (needs room for "
+		"a whole cluster).",
+	},
+	{
+		.name = "test-timeout", .type = OPT_TYPE_INT, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_RESTORE_TEST), .def = "3600",
+		.min = 10, .max = 604800, .arg = "SECONDS",
+		.help = "restore-test: how long recovery may take before the test fails.",
+	},
+	{
+		.name = "pg-bin-path", .type = OPT_TYPE_PATH, .group = OPT_GROUP_RESTORE,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_RESTORE_TEST),
+		.help = "restore-test: directory of pg_ctl, pg_amcheck and pg_checksums. Unset: "
+		"/usr/lib/postgresql/<major>/bin (Debian), else the PATH.",
+	},
 
 	/* command options */
 	{
@@ -485,8 +563,8 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "output", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_COMMAND,
-		.section = OPT_SECTION_CMDLINE, .commands = CMD_BIT(CMD_REPO_LS) | CMD_BIT(CMD_INFO),
-		.def = "text",
+		.section = OPT_SECTION_CMDLINE,
+		.commands = CMD_BIT(CMD_REPO_LS) | CMD_BIT(CMD_INFO) | CMD_BIT(CMD_VERIFY), .def = "text",
 		.allowed = ALLOWED("text", "json"),
 		.help = "Output format.",
 	},

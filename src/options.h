@@ -68,7 +68,7 @@ typedef enum opt_group
 						 CMD_BIT(CMD_ARCHIVE_PUSH_ASYNC) | CMD_BIT(CMD_ARCHIVE_GET_ASYNC))
 /* backups and their catalog (they take the lock and retention options) */
 #define CMDS_BACKUP		(CMD_BIT(CMD_BACKUP) | CMD_BIT(CMD_EXPIRE) | CMD_BIT(CMD_INFO) | \
-						 CMD_BIT(CMD_RESTORE))
+						 CMD_BIT(CMD_RESTORE) | CMD_BIT(CMD_VERIFY) | CMD_BIT(CMD_RESTORE_TEST))
 #define CMDS_REPO		(CMD_BIT(CMD_REPO_CREATE) | CMD_BIT(CMD_STANZA_CREATE) | \
 						 CMD_BIT(CMD_REPO_LS) | CMD_BIT(CMD_REPO_PUT) | \
 						 CMD_BIT(CMD_REPO_GET) | CMD_BIT(CMD_REPO_RM) | \
