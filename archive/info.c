@@ -698,7 +698,10 @@ cmd_info(config_t *cfg)
 	json_t	   *doc;
 	json_t	   *list;
 	int			nfailed = 0;
+	bool		json_out = false;
 
+	if (cfg_output_json(cfg, &json_out) != 0)
+		return -1;
 	if (stanza && !stanza_name_valid(stanza))
 		return err_set(DRB_ERR_USAGE, "'%s' is not a valid stanza name", stanza);
 	nrepo = open_repos(cfg, repos);
@@ -732,7 +735,7 @@ cmd_info(config_t *cfg)
 	doc = json_pack("{s:i, s:o, s:o}", "format", INFO_FORMAT, "repositories",
 					repos_json(repos, nrepo), "stanzas", list);
 
-	if (strcmp(cfg_str(cfg, "output"), "json") == 0)
+	if (json_out)
 	{
 		char	   *text = json_dumps(doc, JSON_INDENT(2));
 

@@ -1244,13 +1244,17 @@ int
 cmd_verify(config_t *cfg)
 {
 	vrun	   *run = xcalloc(1, sizeof(*run));
-	const char *output = cfg_str(cfg, "output");
-	bool		json = output && strcmp(output, "json") == 0;
+	bool		json = false;
 	bool		integrity = false;
 	size_t		nfail = 0;
 	char	   *first = NULL;
 	int			rc = 0;
 
+	if (cfg_output_json(cfg, &json) != 0)
+	{
+		free(run);
+		return -1;
+	}
 	run->stanza = cfg_str(cfg, "stanza");
 	run->set = cfg_str(cfg, "set");
 	pthread_mutex_init(&run->lock, NULL);

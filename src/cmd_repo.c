@@ -97,7 +97,11 @@ cmd_repo_ls(config_t *cfg)
 	st = repo_config_storage(cfg, idx[0]);
 	if (st == NULL)
 		return -1;
-	state.json = strcmp(cfg_str(cfg, "output"), "json") == 0;
+	if (cfg_output_json(cfg, &state.json) != 0)
+	{
+		storage_free(st);
+		return -1;
+	}
 	if (state.json)
 		state.array = json_array();
 	rc = storage_list(st, config_nargs(cfg) > 0 ? config_arg(cfg, 0) : "", ls_entry, &state);

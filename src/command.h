@@ -27,5 +27,9 @@ int			cmd_info(config_t *cfg);			/* archive/info.c */
 int			cmd_restore(config_t *cfg);			/* restore/restore.c */
 int			cmd_verify(config_t *cfg);			/* restore/verify.c */
 int			cmd_restore_test(config_t *cfg);	/* restore/restore_test.c */
+int			cmd_check(config_t *cfg);			/* src/cmd_check.c */
+int			cmd_export(config_t *cfg);			/* restore/export.c */
+int			cmd_key_rotate(config_t *cfg);		/* src/cmd_key_rotate.c */
+int			cmd_metrics(config_t *cfg);			/* archive/metrics.c */
 
 #endif

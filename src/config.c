@@ -944,3 +944,14 @@ cfg_repo_configured(const config_t *cfg, int repo)
 			return true;
 	return false;
 }
+
+int
+cfg_output_json(const config_t *cfg, bool *json)
+{
+	const char *v = cfg_str(cfg, "output");
+
+	*json = v != NULL && strcmp(v, "json") == 0;
+	if (v != NULL && !*json && strcmp(v, "text") != 0)
+		return err_set(DRB_ERR_USAGE, "option --output: '%s' is not one of text, json", v);
+	return 0;
+}

@@ -45,6 +45,10 @@ typedef enum drb_command
 	CMD_RESTORE,
 	CMD_VERIFY,
 	CMD_RESTORE_TEST,
+	CMD_CHECK,
+	CMD_EXPORT,
+	CMD_KEY_ROTATE,
+	CMD_METRICS,
 	CMD_COUNT
 } drb_command;
 
@@ -74,6 +78,10 @@ const char *cfg_str(const config_t *cfg, const char *name);		/* NULL if unset, n
 int64_t		cfg_int(const config_t *cfg, const char *name);		/* int, size (bytes); 0 if unset */
 bool		cfg_bool(const config_t *cfg, const char *name);
 bool		cfg_is_set(const config_t *cfg, const char *name);		/* given explicitly */
+
+/* --output for the reporting commands (repo-ls, info, verify): "text" (default) or "json";
+ * anything else (a file name is only for metrics) is DRB_ERR_USAGE. */
+int			cfg_output_json(const config_t *cfg, bool *json);
 /* "command line", "environment", "config file" or "default". */
 const char *cfg_source(const config_t *cfg, const char *name);
 

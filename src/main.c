@@ -34,6 +34,10 @@ static const command_fn handlers[CMD_COUNT] = {
 	[CMD_RESTORE] = cmd_restore,
 	[CMD_VERIFY] = cmd_verify,
 	[CMD_RESTORE_TEST] = cmd_restore_test,
+	[CMD_CHECK] = cmd_check,
+	[CMD_EXPORT] = cmd_export,
+	[CMD_KEY_ROTATE] = cmd_key_rotate,
+	[CMD_METRICS] = cmd_metrics,
 };
 
 int

@@ -25,6 +25,14 @@
 
 #define LOG_LEVELS		ALLOWED("off", "error", "warn", "info", "detail", "debug", "trace")
 
+/* --output: a format (text, json) or, for metrics, a file ("-": standard output) */
+static bool
+output_ok(const char *value)
+{
+	return strcmp(value, "text") == 0 || strcmp(value, "json") == 0 ||
+		strcmp(value, "-") == 0 || value[0] == '/';
+}
+
 static bool
 stanza_name_ok(const char *value)
 {
@@ -245,6 +253,53 @@ const cmd_def cmd_table[] = {
 		.args = (const cmd_arg[]) {{NULL, NULL}},
 		.min_args = 0, .max_args = 0, .needs_stanza = true,
 	},
+	{
+		.id = CMD_CHECK, .name = "check", .usage = "check",
+		.summary = "Check the set-up end to end: configuration, repositories, archiving.",
+		.help = "Validates the configuration; for each repository writes, reads back and "
+		"deletes a probe object; checks the stanza matches the running cluster (system "
+		"identifier, version); checks archive_mode and that archive_command calls drbackup "
+		"for this stanza; forces a WAL switch and waits (archive-timeout) until that segment "
+		"is in every repository. One line per check, OK or the reason; exits non-zero on any "
+		"failure. Run it after set-up and after every configuration change.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
+	{
+		.id = CMD_EXPORT, .name = "export", .usage = "export --set=LABEL FILE.tar|FILE.tar.zst|-",
+		.summary = "Write a backup as a plain tar that restores without drbackup.",
+		.help = "Writes the data directory as of backup LABEL as a tar archive (zstd-compressed "
+		"when FILE ends in .zst; '-' writes a plain tar to standard output): every file "
+		"verified, tablespaces under pg_tblspc/<oid>/, backup_label and tablespace_map, the "
+		"WAL segments from the backup's start to its stop under pg_wal/ (so PostgreSQL "
+		"reaches consistency with no restore_command), and a backup_manifest. Untar it into "
+		"an empty directory and start PostgreSQL.",
+		.args = (const cmd_arg[]) {{"FILE", "FILE.tar, FILE.tar.zst, or - for standard output"},
+		{NULL, NULL}},
+		.min_args = 1, .max_args = 1, .needs_stanza = true,
+	},
+	{
+		.id = CMD_KEY_ROTATE, .name = "key-rotate", .usage = "key-rotate",
+		.summary = "Re-wrap the repositories' data keys under a new passphrase.",
+		.help = "For every configured repository (or --repo) with encryption, wraps the "
+		"repository's data key under the new passphrase (cipher-pass-new from the "
+		"environment DRBACKUP_CIPHER_PASS_NEW or the config file, or cipher-pass-new-file) "
+		"and rewrites the key file and its copy; no data object is rewritten. Afterwards the "
+		"old passphrase is refused; put the new one in repo<N>-cipher-pass. See "
+		"docs/operations.md for rotating a multi-region set-up.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0,
+	},
+	{
+		.id = CMD_METRICS, .name = "metrics", .usage = "metrics [--output=FILE]",
+		.summary = "Prometheus metrics for node_exporter's text-file collector.",
+		.help = "Prints (or writes atomically to --output) Prometheus text: the age of the last "
+		"archived WAL segment (RPO exposure), the age of the last backup of each type, the "
+		"recoverable window, the size of each repository, and the time of the last "
+		"successful restore test, per stanza and repository.",
+		.args = (const cmd_arg[]) {{NULL, NULL}},
+		.min_args = 0, .max_args = 0, .needs_stanza = true,
+	},
 };
 
 const size_t cmd_count = sizeof(cmd_table) / sizeof(cmd_table[0]);
@@ -354,7 +409,8 @@ const opt_def opt_table[] = {
 	},
 	{
 		.name = "archive-timeout", .type = OPT_TYPE_INT, .group = OPT_GROUP_ARCHIVE,
-		.section = OPT_SECTION_ANY, .commands = CMDS_ARCHIVE | CMD_BIT(CMD_BACKUP), .def = "60",
+		.section = OPT_SECTION_ANY,
+		.commands = CMDS_ARCHIVE | CMD_BIT(CMD_BACKUP) | CMD_BIT(CMD_CHECK), .def = "60",
 		.min = 1, .max = 86400, .arg = "SECONDS",
 		.help = "How long archive-push waits for the asynchronous worker's acknowledgement "
 		"before it fails (PostgreSQL then retries), and how long backup waits for the WAL "
@@ -441,7 +497,8 @@ const opt_def opt_table[] = {
 	{
 		.name = "set", .type = OPT_TYPE_STRING, .group = OPT_GROUP_RESTORE,
 		.section = OPT_SECTION_CMDLINE,
-		.commands = CMD_BIT(CMD_RESTORE) | CMD_BIT(CMD_VERIFY) | CMD_BIT(CMD_RESTORE_TEST),
+		.commands = CMD_BIT(CMD_RESTORE) | CMD_BIT(CMD_VERIFY) | CMD_BIT(CMD_RESTORE_TEST) |
+		CMD_BIT(CMD_EXPORT),
 		.arg = "LABEL",
 		.help = "Backup to restore (verify: to check). Unset: the newest complete backup that "
 		"can reach the target (verify: every backup).",
@@ -553,6 +610,21 @@ const opt_def opt_table[] = {
 		"/usr/lib/postgresql/<major>/bin (Debian), else the PATH.",
 	},
 
+	/* operations */
+	{
+		.name = "cipher-pass-new", .type = OPT_TYPE_STRING, .group = OPT_GROUP_COMMAND,
+		.section = OPT_SECTION_ANY, .secret = true, .commands = CMD_BIT(CMD_KEY_ROTATE),
+		.arg = "PASSPHRASE",
+		.help = "key-rotate: the new passphrase (environment or config file only, never the "
+		"command line).",
+	},
+	{
+		.name = "cipher-pass-new-file", .type = OPT_TYPE_PATH, .group = OPT_GROUP_COMMAND,
+		.section = OPT_SECTION_ANY, .commands = CMD_BIT(CMD_KEY_ROTATE), .arg = "FILE",
+		.help = "key-rotate: read the new passphrase from this file (first line; the file must "
+		"not be readable by others).",
+	},
+
 	/* command options */
 	{
 		.name = "repo", .type = OPT_TYPE_INT, .group = OPT_GROUP_COMMAND,
@@ -562,11 +634,14 @@ const opt_def opt_table[] = {
 		"archive-get, the repositories in order; archive-push always writes to all.",
 	},
 	{
-		.name = "output", .type = OPT_TYPE_ENUM, .group = OPT_GROUP_COMMAND,
+		.name = "output", .type = OPT_TYPE_STRING, .group = OPT_GROUP_COMMAND,
 		.section = OPT_SECTION_CMDLINE,
-		.commands = CMD_BIT(CMD_REPO_LS) | CMD_BIT(CMD_INFO) | CMD_BIT(CMD_VERIFY), .def = "text",
-		.allowed = ALLOWED("text", "json"),
-		.help = "Output format.",
+		.commands = CMD_BIT(CMD_REPO_LS) | CMD_BIT(CMD_INFO) | CMD_BIT(CMD_VERIFY) |
+		CMD_BIT(CMD_METRICS),
+		.check = output_ok, .check_desc = "text, json, or (metrics) an absolute file path or -",
+		.arg = "text|json|FILE",
+		.help = "repo-ls, info, verify: output format, text (default) or json. metrics: the "
+		"file to write (atomically; default: standard output).",
 	},
 	{
 		.name = "from", .type = OPT_TYPE_INT, .group = OPT_GROUP_COMMAND,
