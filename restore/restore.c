@@ -398,194 +398,267 @@ now_seconds(void)
 	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* --- the command --- */
+/* --- the repositories --- */
 
-typedef struct repos_read
+restore_repos *
+restore_repos_open(const config_t *cfg)
 {
-	catalog		cats[REPO_MAX];
-	bool		cat_ok[REPO_MAX];
-	wal_inventory invs[REPO_MAX];
-	bool		inv_ok[REPO_MAX];
-	const catalog *catp[REPO_MAX];
-	const wal_inventory *invp[REPO_MAX];
-} repos_read;
+	restore_repos *rr = xcalloc(1, sizeof(*rr));
+	const char *stanza = cfg_str(cfg, "stanza");
 
-/* Catalog and WAL inventory of each open repository; failures are warnings. */
-static void
-read_repositories(archive_ctx *ctx, const char *stanza, repos_read *rr)
-{
-	for (int i = 0; i < ctx->nrepo; i++)
+	if (archive_ctx_open(&rr->ctx, cfg, true) != 0)
 	{
-		archive_repo *ar = &ctx->repos[i];
+		archive_ctx_close(&rr->ctx);
+		free(rr);
+		return NULL;
+	}
+	rr->nrepo = rr->ctx.nrepo;
+	for (int i = 0; i < rr->nrepo; i++)
+	{
+		archive_repo *ar = &rr->ctx.repos[i];
 		const catalog_backup *latest;
 		uint32_t	seg_size = DEFAULT_SEG_SIZE;
 
+		rr->numbers[i] = ar->index;
 		if (ar->repo == NULL)
 		{
 			log_warn("repository %d is not used: %s", ar->index, ar->open_error);
 			continue;
 		}
-		if (catalog_read(ar->repo, stanza, &rr->cats[i]) != 0)
+		if (catalog_read(ar->repo, stanza, &rr->cat_store[i]) != 0)
 		{
 			log_warn("repository %d is not used: unable to read its catalog: %s", ar->index,
 					 err_msg());
 			continue;
 		}
 		rr->cat_ok[i] = true;
-		latest = catalog_latest(&rr->cats[i], -1);
+		latest = catalog_latest(&rr->cat_store[i], -1);
 		if (latest && latest->wal_segment_size != 0)
 			seg_size = latest->wal_segment_size;
-		if (wal_inventory_load(ar, seg_size, &rr->invs[i]) != 0)
+		if (wal_inventory_load(ar, seg_size, &rr->inv_store[i]) != 0)
 		{
 			log_warn("repository %d is not used: unable to list its WAL archive: %s",
 					 ar->index, err_msg());
 			continue;
 		}
 		rr->inv_ok[i] = true;
-		rr->catp[i] = &rr->cats[i];
-		rr->invp[i] = &rr->invs[i];
+		rr->cats[i] = &rr->cat_store[i];
+		rr->invs[i] = &rr->inv_store[i];
 	}
+	return rr;
 }
 
-static void
-repos_read_free(repos_read *rr, int n)
+void
+restore_repos_close(restore_repos *rr)
 {
-	for (int i = 0; i < n; i++)
+	if (rr == NULL)
+		return;
+	for (int i = 0; i < rr->nrepo; i++)
 	{
 		if (rr->cat_ok[i])
-			catalog_free(&rr->cats[i]);
+			catalog_free(&rr->cat_store[i]);
 		if (rr->inv_ok[i])
-			wal_inventory_free(&rr->invs[i]);
+			wal_inventory_free(&rr->inv_store[i]);
 	}
+	archive_ctx_close(&rr->ctx);
+	free(rr);
+}
+
+/* --- the restore --- */
+
+/* Every tablespace of the backup to <dir>/<oid> (restore-test's scratch copy). */
+static int
+tablespace_dir_map(repo_t *repo, const char *stanza, const char *label, const char *dir,
+				   char ***oids, char ***dirs, size_t *n)
+{
+	manifest_header h;
+	manifest_reader *r = manifest_reader_open(repo, stanza, label, &h);
+
+	*oids = *dirs = NULL;
+	*n = 0;
+	if (r == NULL)
+		return -1;
+	manifest_reader_close(r);
+	for (size_t i = 0; i < h.ntablespaces; i++)
+	{
+		*oids = xrealloc(*oids, (*n + 1) * sizeof(char *));
+		*dirs = xrealloc(*dirs, (*n + 1) * sizeof(char *));
+		(*oids)[*n] = xasprintf("%u", h.tablespaces[i].oid);
+		(*dirs)[*n] = xasprintf("%s/%u", dir, h.tablespaces[i].oid);
+		(*n)++;
+	}
+	manifest_header_free(&h);
+	return 0;
 }
 
 int
-cmd_restore(config_t *cfg)
+restore_perform(const config_t *cfg, restore_repos *given_rr, const restore_request *req,
+			restore_outcome *out)
 {
 	const char *stanza = cfg_str(cfg, "stanza");
-	const char *given = cfg_str(cfg, "pgdata") ? cfg_str(cfg, "pgdata") : cfg_str(cfg, "pg1-path");
-	restore_target t;
-	char	   *pgdata = NULL;
+	const restore_target *t = &req->target;
 	char	  **ts_oids = NULL,
 			  **ts_dirs = NULL;
 	size_t		nts = 0;
-	archive_ctx ctx = {0};
-	bool		ctx_open = false;
-	repos_read *rr = xcalloc(1, sizeof(*rr));
+	restore_repos *rr = given_rr;
 	const catalog_backup *chosen = NULL;
 	int			pos = -1;
-	int			numbers[REPO_MAX];
 	char	   *why = NULL;
 	char	   *cmd = NULL;
 	char	   *settings = NULL;
 	manifest_header h = {0};
-	restore_files_result res = {0};
 	double		t0 = now_seconds();
+	double		t1;
 	int			rc = -1;
 
+	memset(out, 0, sizeof(*out));
+	out->repo_pos = -1;
+
 	/* 1. everything that can be refused without a repository */
-	if (restore_target_parse(cfg, &t) != 0)
-		goto out;
-	if (given == NULL)
-	{
-		err_set(DRB_ERR_USAGE, "restore needs a target directory: --pgdata, or pg1-path");
-		goto out;
-	}
-	if ((pgdata = path_absolute(given)) == NULL)
-	{
-		err_set(DRB_ERR_USAGE, "unable to make '%s' an absolute path: %m", given);
-		goto out;
-	}
-	if (strcmp(pgdata, "/") == 0)
-	{
-		err_set(DRB_ERR_USAGE, "refusing to restore into '/'");
-		goto out;
-	}
-	if (tablespace_map_parse(cfg_str(cfg, "tablespace-map"), &ts_oids, &ts_dirs, &nts) != 0 ||
-		check_target(pgdata, cfg_bool(cfg, "delta"), cfg_bool(cfg, "force")) != 0)
+	if (req->pgdata == NULL)
+		return err_set(DRB_ERR_USAGE, "restore needs a target directory: --pgdata, or pg1-path");
+	if ((out->pgdata = path_absolute(req->pgdata)) == NULL)
+		return err_set(DRB_ERR_USAGE, "unable to make '%s' an absolute path: %m", req->pgdata);
+	if (strcmp(out->pgdata, "/") == 0)
+		return err_set(DRB_ERR_USAGE, "refusing to restore into '/'");
+	if (tablespace_map_parse(req->tablespace_map, &ts_oids, &ts_dirs, &nts) != 0 ||
+		check_target(out->pgdata, req->delta, req->force) != 0)
 		goto out;
 
 	/* 2. repositories */
-	if (archive_ctx_open(&ctx, cfg, true) != 0)
+	if (rr == NULL && (rr = restore_repos_open(cfg)) == NULL)
 		goto out;
-	ctx_open = true;
-	read_repositories(&ctx, stanza, rr);
 
 	/* 3. the backup */
-	for (int i = 0; i < ctx.nrepo; i++)
-		numbers[i] = ctx.repos[i].index;
-	if (restore_choose_backup(rr->catp, rr->invp, numbers, ctx.nrepo, cfg_str(cfg, "set"), &t,
+	if (restore_choose_backup(rr->cats, rr->invs, rr->numbers, rr->nrepo, req->set, t,
 							  &chosen, &pos, &why) != 0)
 		goto out;
 	log_info("%s", why);
 	printf("%s\n", why);
 	fflush(stdout);
+	out->label = xstrdup(chosen->label);
+	out->type = chosen->type;
+	out->timeline = chosen->timeline;
+	out->stop_time = chosen->stop_time;
+	out->stop_lsn = chosen->stop_lsn;
+	out->pg_version = chosen->pg_version;
+	out->size = chosen->size;
+	out->repo = rr->numbers[pos];
+	out->repo_pos = pos;
+	{
+		restore_window w;
+
+		if (restore_window_get(rr->cats[pos], rr->invs[pos], &w))
+		{
+			out->earliest = w.earliest;
+			out->latest = w.latest;
+		}
+		restore_backup_reach(chosen, rr->invs[pos], &out->reach_time, &out->reach_lsn);
+	}
 	if ((cmd = restore_command(cfg, stanza)) == NULL ||
-		(settings = restore_recovery_settings(&t, cmd)) == NULL)
+		(settings = restore_recovery_settings(t, cmd)) == NULL)
 		goto out;
+	if (req->tablespace_dir && nts == 0 &&
+		tablespace_dir_map(rr->ctx.repos[pos].repo, stanza, chosen->label, req->tablespace_dir,
+						   &ts_oids, &ts_dirs, &nts) != 0)
+	{
+		err_wrap("restore of backup %s to %s: unable to read its tablespaces", chosen->label,
+				 out->pgdata);
+		goto out;
+	}
+	t1 = now_seconds();
+	out->choose_seconds = t1 - t0;
 
 	/* 4. the data directory */
 	{
 		restore_files_settings s = {
-			.repo = ctx.repos[pos].repo, .stanza = stanza, .label = chosen->label,
-			.pgdata = pgdata, .ts_oids = (const char *const *) ts_oids,
+			.repo = rr->ctx.repos[pos].repo, .stanza = stanza, .label = chosen->label,
+			.pgdata = out->pgdata, .ts_oids = (const char *const *) ts_oids,
 			.ts_dirs = (const char *const *) ts_dirs, .nts = nts,
 			.process_max = (int) cfg_int(cfg, "process-max"),
-			.delta = cfg_bool(cfg, "delta"), .force = cfg_bool(cfg, "force"),
+			.delta = req->delta, .force = req->force,
 		};
 
-		if (restore_files(&s, &h, &res) != 0)
+		if (restore_files(&s, &h, &out->files) != 0)
 		{
-			err_wrap("restore of backup %s to %s failed", chosen->label, pgdata);
+			err_wrap("restore of backup %s to %s failed", chosen->label, out->pgdata);
 			goto out;
 		}
 	}
+	out->data_checksums = h.data_checksums;
+	out->size = h.size;
 	log_info("restore of backup %s: %" PRIu64 " files, %" PRIu64 " bytes written, %" PRIu64
-			 " bytes fetched, %" PRIu64 " kept, %" PRIu64 " removed", h.label, res.files,
-			 res.bytes, res.fetched_bytes, res.kept, res.removed);
+			 " bytes fetched, %" PRIu64 " kept, %" PRIu64 " removed", h.label, out->files.files,
+			 out->files.bytes, out->files.fetched_bytes, out->files.kept, out->files.removed);
 
 	/* 5. backup_manifest, 6. recovery */
-	if (write_pg_manifest(ctx.repos[pos].repo, stanza, chosen->label, pgdata, &h) != 0)
+	if (write_pg_manifest(rr->ctx.repos[pos].repo, stanza, chosen->label, out->pgdata, &h) != 0)
 	{
 		err_wrap("restore of backup %s to %s: unable to write backup_manifest", chosen->label,
-				 pgdata);
+				 out->pgdata);
 		goto out;
 	}
-	if (restore_write_recovery(pgdata, settings) != 0)
+	if (restore_write_recovery(out->pgdata, settings) != 0)
 	{
 		err_wrap("restore of backup %s to %s: unable to write the recovery settings",
-				 chosen->label, pgdata);
+				 chosen->label, out->pgdata);
 		goto out;
 	}
-
-	{
-		char	   *target = target_text(&t);
-		char		counts[96] = "";
-
-		if (cfg_bool(cfg, "delta"))
-			snprintf(counts, sizeof(counts), " (%" PRIu64 " kept, %" PRIu64 " removed)",
-					 res.kept, res.removed);
-		printf("restore of backup %s to %s complete: %" PRIu64 " files%s, %.1f MiB (%.1f MiB "
-			   "fetched), %.1f s; start PostgreSQL to recover to %s\n", h.label, pgdata,
-			   res.files, counts, h.size / 1048576.0, res.fetched_bytes / 1048576.0,
-			   now_seconds() - t0, target);
-		fflush(stdout);
-		free(target);
-	}
+	out->files_seconds = now_seconds() - t1;
 	rc = 0;
 out:
 	manifest_header_free(&h);
 	free(settings);
 	free(cmd);
 	free(why);
-	if (ctx_open)
-	{
-		repos_read_free(rr, ctx.nrepo);
-		archive_ctx_close(&ctx);
-	}
-	free(rr);
+	if (given_rr == NULL)
+		restore_repos_close(rr);
 	strings_free(ts_oids, nts);
 	strings_free(ts_dirs, nts);
-	free(pgdata);
+	return rc;
+}
+
+void
+restore_outcome_free(restore_outcome *out)
+{
+	free(out->pgdata);
+	free(out->label);
+	memset(out, 0, sizeof(*out));
+}
+
+/* --- the command --- */
+
+int
+cmd_restore(config_t *cfg)
+{
+	restore_request req = {0};
+	restore_outcome out = {0};
+	double		t0 = now_seconds();
+	int			rc;
+
+	if (restore_target_parse(cfg, &req.target) != 0)
+		return -1;
+	req.pgdata = cfg_str(cfg, "pgdata") ? cfg_str(cfg, "pgdata") : cfg_str(cfg, "pg1-path");
+	req.set = cfg_str(cfg, "set");
+	req.tablespace_map = cfg_str(cfg, "tablespace-map");
+	req.delta = cfg_bool(cfg, "delta");
+	req.force = cfg_bool(cfg, "force");
+	rc = restore_perform(cfg, NULL, &req, &out);
+	if (rc == 0)
+	{
+		char	   *target = target_text(&req.target);
+		char		counts[96] = "";
+
+		if (req.delta)
+			snprintf(counts, sizeof(counts), " (%" PRIu64 " kept, %" PRIu64 " removed)",
+					 out.files.kept, out.files.removed);
+		printf("restore of backup %s to %s complete: %" PRIu64 " files%s, %.1f MiB (%.1f MiB "
+			   "fetched), %.1f s; start PostgreSQL to recover to %s\n", out.label, out.pgdata,
+			   out.files.files, counts, out.size / 1048576.0,
+			   out.files.fetched_bytes / 1048576.0, now_seconds() - t0, target);
+		fflush(stdout);
+		free(target);
+	}
+	restore_outcome_free(&out);
 	return rc;
 }

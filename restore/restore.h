@@ -1,8 +1,9 @@
 /*
  * restore.h — the parts of `drbackup restore` (issue 5), each in its own file:
  *
- *   restore.c          the command: options, safety checks on the target, then the parts
- *                      below in order, progress and the summary line
+ *   restore.c          the restore as one function (restore_perform: safety checks on the
+ *                      target, then the parts below in order), used by the restore
+ *                      command and by restore-test; the command's summary line
  *   restore_target.c   which backup can reach the recovery target, and the recovery
  *                      settings that go into postgresql.auto.conf
  *   restore_files.c    writing the data directory from the manifest, in parallel, every
@@ -21,6 +22,7 @@
 
 #include "catalog.h"
 #include "repo_config.h"		/* config_t (a plain "config.h" from restore/ finds autoconf's) */
+#include "archive.h"
 #include "manifest.h"
 #include "repo.h"
 #include "wal_inventory.h"
@@ -74,6 +76,33 @@ int			restore_choose_backup(const catalog *const *cats, const wal_inventory *con
 								  const int *numbers, int nrepo, const char *set,
 								  const restore_target *t, const catalog_backup **chosen,
 								  int *repo_pos, char **why);
+
+/*
+ * The recoverable window of one repository (what `info` shows): earliest is the stop time
+ * of the oldest backup whose WAL (wal_start .. wal_stop) is all archived — time targets
+ * are reachable from earliest + 1 s, as a backup's stop time is cut to whole seconds;
+ * latest is how far the archived WAL reaches from the newest such backup (the archive time
+ * of the last segment of its unbroken run, or of a later timeline's run; never before its
+ * stop), latest_lsn the end of that segment. oldest/newest point into c.
+ */
+typedef struct restore_window
+{
+	const catalog_backup *oldest;
+	const catalog_backup *newest;
+	int64_t		earliest;
+	int64_t		latest;
+	uint64_t	latest_lsn;
+} restore_window;
+
+/* Fill *w; false (and *w zeroed) when nothing in the repository is restorable. */
+bool		restore_window_get(const catalog *c, const wal_inventory *inv, restore_window *w);
+
+/*
+ * How far recovery from backup b can go with the WAL of inv: the archive time and end LSN
+ * of the last segment reachable without a gap (the same rule as the window's latest).
+ */
+void		restore_backup_reach(const catalog_backup *b, const wal_inventory *inv,
+								 int64_t *time, uint64_t *lsn);
 
 /*
  * The recovery settings for postgresql.auto.conf: restore_command (restore_cmd, as given),
@@ -131,5 +160,79 @@ typedef struct restore_files_result
  */
 int			restore_files(const restore_files_settings *s, manifest_header *h,
 						  restore_files_result *out);
+
+/* --- restore.c --- */
+
+/*
+ * The repositories of a restore, opened (archive_ctx_open: every configured one, or only
+ * --repo) with each one's catalog and WAL inventory read. A repository that cannot be
+ * opened or read is kept with NULL cats[i]/invs[i] and a warning, as long as one can.
+ */
+typedef struct restore_repos
+{
+	archive_ctx ctx;
+	int			nrepo;
+	int			numbers[REPO_MAX];		/* repository number (1..4) of each position */
+	const catalog *cats[REPO_MAX];		/* NULL: not readable */
+	const wal_inventory *invs[REPO_MAX];	/* NULL: not readable */
+	/* storage of the above */
+	catalog		cat_store[REPO_MAX];
+	bool		cat_ok[REPO_MAX];
+	wal_inventory inv_store[REPO_MAX];
+	bool		inv_ok[REPO_MAX];
+} restore_repos;
+
+/* NULL + err when no repository could be opened at all. Free with restore_repos_close. */
+restore_repos *restore_repos_open(const config_t *cfg);
+void		restore_repos_close(restore_repos *rr);
+
+/* What to restore, and where. Strings belong to the caller. */
+typedef struct restore_request
+{
+	restore_target target;
+	const char *pgdata;			/* the target directory (made absolute) */
+	const char *set;			/* a backup label, or NULL: chosen by the target */
+	const char *tablespace_map;	/* "OID=DIR[,OID=DIR]" as the option gives it, or NULL */
+	const char *tablespace_dir;	/* every tablespace to <tablespace_dir>/<oid> (restore-test);
+								 * NULL: tablespace_map, else the original locations */
+	bool		delta;
+	bool		force;
+} restore_request;
+
+/* What restore_perform did (restore_outcome_free). */
+typedef struct restore_outcome
+{
+	char	   *pgdata;			/* absolute */
+	char	   *label;			/* the backup restored */
+	backup_type type;
+	uint32_t	timeline;
+	int64_t		stop_time;
+	uint64_t	stop_lsn;
+	int			pg_version;		/* major */
+	bool		data_checksums;	/* the backup's manifest says the cluster has them */
+	uint64_t	size;			/* cluster bytes (manifest) */
+	int			repo;			/* number (1..4) of the repository restored from */
+	int			repo_pos;		/* its position in restore_repos */
+	int64_t		earliest;		/* that repository's window (restore_window) */
+	int64_t		latest;
+	int64_t		reach_time;		/* how far the archived WAL reaches from this backup */
+	uint64_t	reach_lsn;		/* (restore_backup_reach) */
+	double		choose_seconds;	/* from the call to the backup chosen */
+	double		files_seconds;	/* data directory, backup_manifest, recovery settings */
+	restore_files_result files;
+} restore_outcome;
+
+/*
+ * The whole restore: refuse a target where PostgreSQL runs, a non-empty one without
+ * delta/force, '/', a bad tablespace map; open the repositories (rr NULL: opened and
+ * closed here; else used as given); choose the backup (restore_choose_backup; the reason
+ * printed on stdout as one line); write the data directory (restore_files), the
+ * backup_manifest in PostgreSQL's format, and the recovery settings with restore_command =
+ * this binary's archive-get with this configuration (--config, --stanza, --repo). Memory of
+ * *out is filled as far as the restore went (free it either way).
+ */
+int			restore_perform(const config_t *cfg, restore_repos *rr, const restore_request *req,
+						restore_outcome *out);
+void		restore_outcome_free(restore_outcome *out);
 
 #endif

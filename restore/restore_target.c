@@ -537,6 +537,34 @@ window_compute(const catalog *c, const wal_inventory *inv, repo_window *w)
 	w->latest_lsn = reach.lsn;
 }
 
+bool
+restore_window_get(const catalog *c, const wal_inventory *inv, restore_window *out)
+{
+	repo_window w;
+
+	window_compute(c, inv, &w);
+	memset(out, 0, sizeof(*out));
+	if (w.oldest == NULL)
+		return false;
+	out->oldest = w.oldest;
+	out->newest = w.newest;
+	out->earliest = w.oldest->stop_time;
+	out->latest = w.latest_time;
+	out->latest_lsn = w.latest_lsn;
+	return true;
+}
+
+void
+restore_backup_reach(const catalog_backup *b, const wal_inventory *inv, int64_t *time,
+					 uint64_t *lsn)
+{
+	wal_reach	reach;
+
+	backup_reach(b, inv, &reach);
+	*time = reach.time;
+	*lsn = reach.lsn;
+}
+
 /* Does b end before the target (so recovery from it can stop there)? */
 static bool
 backup_reaches(const catalog_backup *b, const restore_target *t)
