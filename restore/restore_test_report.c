@@ -24,6 +24,7 @@
 #include "lock.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics_names.h"
 #include "restore_test.h"
 
 #define FAILED_CHECK_MAX	300		/* characters of the failure kept in the catalog */
@@ -349,9 +350,10 @@ rt_metrics_write(const rt_result *r, const char *path, int64_t last_success)
 	metric_series(&b, "drbackup_restore_test_timestamp_seconds", r->stanza, NULL, NULL);
 	buf_printf(&b, "%" PRId64 "\n", r->started);
 
+	/* the HELP texts of the two series the metrics command writes too are the same as
+	 * there (archive/metrics.c): node_exporter merges families across files */
 	metric_head(&b, "drbackup_restore_test_last_success_timestamp_seconds",
-				"When the newest successful restore test started (seconds since the epoch; "
-				"0: none known).");
+				METRICS_HELP_RESTORE_TEST_LAST_SUCCESS);
 	metric_series(&b, "drbackup_restore_test_last_success_timestamp_seconds", r->stanza, NULL,
 				  NULL);
 	buf_printf(&b, "%" PRId64 "\n", last_success);
@@ -363,9 +365,7 @@ rt_metrics_write(const rt_result *r, const char *path, int64_t last_success)
 
 	if (r->nwindows > 0)
 	{
-		metric_head(&b, "drbackup_recoverable_window_seconds",
-					"Length of the recoverable window of each repository: from the oldest "
-					"restorable backup's end to the end of the archived WAL (0: none).");
+		metric_head(&b, "drbackup_recoverable_window_seconds", METRICS_HELP_WINDOW);
 		for (int i = 0; i < r->nwindows; i++)
 		{
 			char		repo[16];

@@ -278,6 +278,27 @@ pg_tablespaces_free(pg_tablespace *t, size_t n)
 }
 
 int
+pg_query_value(pg_conn *pc, const char *sql, char **out)
+{
+	PGresult   *res = query_row(pc, "run a query", sql, 0, NULL);
+
+	*out = NULL;
+	if (res == NULL)
+		return -1;
+	if (PQnfields(res) != 1)
+	{
+		int			n = PQnfields(res);
+
+		PQclear(res);
+		return err_set(DRB_ERR_PG, "unexpected result of a query at %s: %d columns, 1 expected",
+					   pc->where, n);
+	}
+	*out = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int
 pg_wal_segment_size(pg_conn *pc, uint32_t *bytes)
 {
 	PGresult   *res = query_row(pc, "read wal_segment_size",

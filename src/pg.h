@@ -60,6 +60,12 @@ typedef struct pg_tablespace
 int			pg_tablespaces(pg_conn *conn, pg_tablespace **out, size_t *n);
 void		pg_tablespaces_free(pg_tablespace *t, size_t n);
 
+/*
+ * Run a query that returns one row of one column; *out receives its text (caller frees;
+ * "" for NULL). DRB_ERR_PG naming the server and PostgreSQL's message otherwise.
+ */
+int			pg_query_value(pg_conn *conn, const char *sql, char **out);
+
 /* wal_segment_size in bytes. */
 int			pg_wal_segment_size(pg_conn *conn, uint32_t *bytes);
 
