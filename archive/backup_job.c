@@ -435,7 +435,8 @@ backup_job_scan(const backup_job_settings *s)
 		backup_job_free(j);
 		return NULL;
 	}
-	qsort(j->jobs, j->njobs, sizeof(*j->jobs), job_cmp);
+	if (j->njobs > 0)
+		qsort(j->jobs, j->njobs, sizeof(*j->jobs), job_cmp);
 	log_info("backup %s: %zu objects to write, %" PRIu64 " bytes to copy", s->label, j->njobs,
 			 j->copy_bytes);
 	return j;

@@ -187,8 +187,10 @@ wal_inventory_load(const archive_repo *r, uint32_t seg_size, wal_inventory *out)
 	}
 	free(prefix);
 
-	qsort(out->segments, out->nsegments, sizeof(*out->segments), object_name_cmp);
-	qsort(out->others, out->nothers, sizeof(*out->others), object_name_cmp);
+	if (out->nsegments > 0)
+		qsort(out->segments, out->nsegments, sizeof(*out->segments), object_name_cmp);
+	if (out->nothers > 0)
+		qsort(out->others, out->nothers, sizeof(*out->others), object_name_cmp);
 	if (check_unique(r, out->segments, out->nsegments) != 0 ||
 		check_unique(r, out->others, out->nothers) != 0)
 	{

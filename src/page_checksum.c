@@ -83,8 +83,11 @@ checksum_block(const uint8_t *page)
 
 	for (int r = 1; r < ROWS; r++)
 	{
-		const u32x8 *row = (const u32x8 *) (page + (size_t) r * N_SUMS * 4);
+		/* copied out, not cast: the page may not be aligned for the vector type (memcpy
+		 * compiles to unaligned vector loads) */
+		u32x8		row[ROW_VECS];
 
+		memcpy(row, page + (size_t) r * N_SUMS * 4, sizeof(row));
 		for (int v = 0; v < ROW_VECS; v++)
 			CHECKSUM_ROUND(sums[v], row[v]);
 	}
