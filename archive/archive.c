@@ -5,9 +5,9 @@
  * against the stanza; archive_push_encoded asks each repository with one narrow LIST
  * whether the name is stored, and when it is not, encodes the file through the repository
  * pipeline in memory (SHA-256 in parallel with compression) and stores it under
- * "<name>-<sha256>". The async worker: archive_load_file reads, checks and hashes it once;
- * archive_push_one does the same LIST and puts it with the checksum handed over. A name
- * found with the same checksum is read back and verified before it counts as stored.
+ * "<name>-<sha256>". The async worker does the same with each ready file (files above
+ * ARCHIVE_LOAD_MAX: archive_check_file hashes it in one pass, archive_push_path streams it).
+ * A name found with the same checksum is read back and verified before it counts as stored.
  * The way back (archive_get_one) finds the object the same way and lets the
  * pipeline verify the bytes against the checksum in the name before the file is renamed
  * into place.
@@ -364,8 +364,11 @@ archive_push_one(const archive_repo *r, const wal_name *w, const uint8_t *data, 
 	return rc;
 }
 
-/* Bytes of a mapping encoded per step (then dropped from the process). */
-#define ENCODE_STEP (1024 * 1024)
+/*
+ * Bytes of a mapping encoded per step (then dropped from the process): two of the
+ * encoder's 1 MiB frames, compressed at once by two threads while a third hashes.
+ */
+#define ENCODE_STEP (2 * 1024 * 1024)
 
 /* Encode a mapped file step by step, releasing each encoded step's pages. */
 static int

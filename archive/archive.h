@@ -81,10 +81,10 @@ int			archive_push_one(const archive_repo *r, const wal_name *w, const uint8_t *
  * and .partial) and hash a local WAL file into memory, in one pass; caller frees *data.
  * path may be relative (PostgreSQL runs archive_command in the data directory); its base
  * name must be a WAL file name. A missing file is DRB_ERR_NOT_FOUND, a file of another
- * cluster or PostgreSQL version DRB_ERR_STANZA. This is what archive-push and the async
- * worker push with archive_push_one, for files up to ARCHIVE_LOAD_MAX; larger segments
- * (initdb --wal-segsize up to 1 GiB) are streamed with archive_check_file +
- * archive_push_path instead.
+ * cluster or PostgreSQL version DRB_ERR_STANZA. For files up to ARCHIVE_LOAD_MAX, to be
+ * stored with archive_push_one (archive-push and the async worker map files instead:
+ * archive_file_map); larger segments (initdb --wal-segsize up to 1 GiB) are streamed with
+ * archive_check_file + archive_push_path.
  */
 int			archive_load_file(const archive_ctx *ctx, const char *path, wal_name *w,
 							  uint8_t **data, size_t *len, uint8_t sha256[32]);
@@ -120,9 +120,11 @@ void		archive_file_unmap(archive_file *f);
  * already, hash data and compare (same: *skipped; other: DRB_ERR_STANZA naming both
  * checksums); else encode data through the pipeline into memory — hashing in parallel with
  * compression — and put it under the name its checksum gives. Latency: max(hash, compress)
- * instead of their sum. sha256 receives the file's checksum. The mapping is read in 1 MiB
- * steps and each step is dropped from the process once encoded (the page cache keeps it),
- * so memory stays small whatever the segment size.
+ * instead of their sum; the compressed stream is made of independent 1 MiB zstd frames
+ * compressed by two threads at once (repo.c). sha256 receives the file's checksum. The
+ * mapping is encoded in 2 MiB steps and each step is dropped from the process once
+ * encoded (the page cache keeps it), so memory stays small whatever the segment size.
+ * The asynchronous worker stores mapped files this way too.
  */
 int			archive_push_encoded(const archive_repo *r, const archive_file *f,
 								 uint8_t sha256[32], bool *skipped);

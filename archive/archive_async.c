@@ -4,11 +4,13 @@
  *
  * One worker per stanza (worker.lock). It scans pg1-path/pg_wal/archive_status for .ready
  * files (history files first, then oldest first), pushes them process-max at a time to
- * every repository, and acknowledges each in the spool (out/<wal>.ok) only once it is
- * durable in every reachable repository and, for each repository that could not take it
- * (unreachable, erroring), a copy is fsynced under lag/repo<N>/<wal>-<sha256>. A file no
- * repository stored, a conflict or a foreign segment gets out/<wal>.error instead, and
- * archive-push reports it (removing it asks for another attempt).
+ * every repository (each file mapped and encoded as archive-push does it: hashed while it
+ * is compressed, archive_push_encoded), and acknowledges each in the spool (out/<wal>.ok)
+ * only once it is durable in every reachable repository and, for each repository that
+ * could not take it (unreachable, erroring), a copy is fsynced under
+ * lag/repo<N>/<wal>-<sha256>. A file no repository stored, a conflict or a foreign segment
+ * gets out/<wal>.error instead, and archive-push reports it (removing it asks for another
+ * attempt).
  *
  * Lagging repositories are retried every RETRY_MS: re-opened if they never opened, then
  * brought level from the local copies, oldest first, each verified against the checksum
@@ -268,38 +270,60 @@ lag_copy_remove(push_worker *pw, int ri, const wal_name *w, const uint8_t sha256
 }
 
 /*
- * Read, check and hash a ready file: into memory, or (larger than ARCHIVE_LOAD_MAX) in a
- * streaming pass only, *data NULL. The file must not change meanwhile.
+ * Check a ready file and hold it: mapped (f->data; archive-push's way, see archive.h), or,
+ * larger than ARCHIVE_LOAD_MAX, hashed in a streaming pass only (f->data NULL, *sha256
+ * set, *hashed true). A mapped file is hashed while it is encoded for the first
+ * repository (archive_push_encoded), or by push_sha when no repository takes it.
  */
 static int
-load_ready(push_worker *pw, const char *path, struct stat *st, wal_name *w, uint8_t **data,
-		   size_t *len, uint8_t sha256[32])
+load_ready(push_worker *pw, const char *path, struct stat *st, archive_file *f,
+		   uint8_t sha256[32], bool *hashed)
 {
-	struct stat after;
 	uint64_t	size;
 
-	*data = NULL;
-	*len = 0;
+	memset(f, 0, sizeof(*f));
+	*hashed = false;
 	if (stat(path, st) != 0)
 		return err_set(errno == ENOENT ? DRB_ERR_NOT_FOUND : DRB_ERR_STORAGE,
 					   "unable to stat WAL file '%s': %m", path);
 	if ((uint64_t) st->st_size > ARCHIVE_LOAD_MAX)
 	{
-		if (archive_check_file(&pw->ctx, path, w, sha256, &size) != 0)
+		if (archive_check_file(&pw->ctx, path, &f->w, sha256, &size) != 0)
 			return -1;
-		*len = (size_t) size;
+		f->path = path;
+		f->len = (size_t) size;
+		*hashed = true;
+		return 0;
 	}
-	else if (archive_load_file(&pw->ctx, path, w, data, len, sha256) != 0)
+	if (archive_file_map(path, f) != 0)
 		return -1;
-	if (stat(path, &after) != 0 || after.st_size != st->st_size ||
-		after.st_mtim.tv_sec != st->st_mtim.tv_sec || after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
+	if (archive_file_check(&pw->ctx, f) != 0)
 	{
-		free(*data);
-		*data = NULL;
-		/* PostgreSQL never changes a ready file: something else is at work; try again later */
-		return err_set(DRB_ERR_STORAGE, "WAL file '%s' changed while it was archived", path);
+		archive_file_unmap(f);
+		return -1;
 	}
 	return 0;
+}
+
+/* PostgreSQL never changes a ready file: when it did, something else is at work. */
+static int
+ready_unchanged(const char *path, const struct stat *st)
+{
+	struct stat after;
+
+	if (stat(path, &after) != 0 || after.st_size != st->st_size ||
+		after.st_mtim.tv_sec != st->st_mtim.tv_sec || after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
+		return err_set(DRB_ERR_STORAGE, "WAL file '%s' changed while it was archived", path);
+	return 0;
+}
+
+/* The checksum of a mapped ready file, computed once. */
+static void
+push_sha(const archive_file *f, uint8_t sha256[32], bool *hashed)
+{
+	if (!*hashed)
+		sha256_buf(f->data, f->len, sha256);
+	*hashed = true;
 }
 
 /*
@@ -315,10 +339,10 @@ push_file(push_worker *pw, const char *wal)
 {
 	char	   *path = xasprintf("%s/%s", pw->wal_dir, wal);
 	struct stat st;
-	wal_name	w;
-	uint8_t    *data = NULL;
-	size_t		len = 0;
+	archive_file f;
+	const wal_name *w = &f.w;
 	uint8_t		sha[32];
+	bool		hashed;
 	bool		spooled[REPO_MAX] = {false};
 	bool		try_all = true;
 	int			stored = 0;
@@ -326,11 +350,11 @@ push_file(push_worker *pw, const char *wal)
 	buf_t		why;
 
 	buf_init(&why);
-	if (load_ready(pw, path, &st, &w, &data, &len, sha) != 0)
+	if (load_ready(pw, path, &st, &f, sha, &hashed) != 0)
 	{
 		write_error(pw, wal, err_kind(), err_msg());
 		err_clear();
-		goto done;
+		goto done;				/* f holds nothing */
 	}
 
 	pthread_mutex_lock(&pw->lock);
@@ -360,8 +384,20 @@ push_file(push_worker *pw, const char *wal)
 		}
 		if (r->repo != NULL && (!lagging || try_all))
 		{
-			rc = data ? archive_push_one(r, &w, data, len, sha, &skipped) :
-				archive_push_path(r, &w, path, sha, &skipped);
+			if (f.data)
+			{
+				uint8_t		got[32];
+
+				/* the first encoding hashes the file as it compresses it */
+				rc = archive_push_encoded(r, &f, got, &skipped);
+				if (rc == 0 && !hashed)
+				{
+					memcpy(sha, got, 32);
+					hashed = true;
+				}
+			}
+			else
+				rc = archive_push_path(r, w, path, sha, &skipped);
 			if (rc == 0)
 			{
 				log_detail("pushed %s to repository %d%s", wal, r->index,
@@ -384,7 +420,9 @@ push_file(push_worker *pw, const char *wal)
 			buf_printf(&why, "%s%s", why.len ? "; " : "",
 					   r->open_error ? r->open_error : "repository did not open");
 
-		if (lag_copy(pw, i, &w, path, data, len, sha, &spooled[i]) != 0)
+		if (f.data)
+			push_sha(&f, sha, &hashed);
+		if (lag_copy(pw, i, w, path, f.data, f.len, sha, &spooled[i]) != 0)
 		{
 			fail_kind = err_kind();
 			buf_printf(&why, "%s%s", why.len ? "; " : "", err_msg());
@@ -393,6 +431,12 @@ push_file(push_worker *pw, const char *wal)
 		}
 	}
 
+	if (fail_kind == DRB_OK && ready_unchanged(path, &st) != 0)
+	{
+		fail_kind = err_kind();
+		buf_printf(&why, "%s%s", why.len ? "; " : "", err_msg());
+		err_clear();
+	}
 	if (fail_kind == DRB_OK && stored == 0)
 	{
 		fail_kind = DRB_ERR_STORAGE;
@@ -407,19 +451,20 @@ push_file(push_worker *pw, const char *wal)
 		/* not acknowledged: the copies made for this attempt are not needed */
 		for (int i = 0; i < pw->ctx.nrepo; i++)
 			if (spooled[i])
-				lag_copy_remove(pw, i, &w, sha);
+				lag_copy_remove(pw, i, w, sha);
 		write_error(pw, wal, fail_kind, msg);
 		free(msg);
 		goto done;
 	}
 	write_ack(pw, wal, &st, sha);
 	__atomic_store_n(&pw->worked, true, __ATOMIC_RELAXED);
-	log_info("archived %s (%zu bytes)%s", wal, len, stored < pw->ctx.nrepo ?
+	log_info("archived %s (%zu bytes)%s", wal, f.len, stored < pw->ctx.nrepo ?
 			 ", kept in the spool for lagging repositories" : "");
 
 done:
 	buf_free(&why);
-	free(data);
+	if (f.data)
+		archive_file_unmap(&f);
 	free(path);
 }
 

@@ -457,19 +457,25 @@ fail(backup_job *j)
 	pthread_mutex_unlock(&j->lock);
 }
 
-/* One object in every repository: returns the head (a tee when several) or NULL. */
+/*
+ * One object in every repository: returns the head (a tee when several) or NULL; chains[]
+ * receives each repository's chain head. A file of its own ('f') is hashed once, by
+ * backup_file_copy (the chains get its checksum with repo_put_set_plain), and may be
+ * compressed by several threads; a bundle's chains hash the whole bundle themselves.
+ */
 static filter_t *
-object_open(backup_job *j, const job *jb, repo_object_result *res)
+object_open(backup_job *j, const job *jb, repo_object_result *res, filter_t **chains)
 {
-	filter_t   *chains[8];
 	char		name[32];
 	char	   *path;
+	bool		single = jb->kind == 'f';
 
 	snprintf(name, sizeof(name), "data/%c%06" PRIu32, jb->kind, jb->id);
 	path = backup_object_path(j->s.stanza, j->s.label, name);
 	for (int i = 0; i < j->s.nrepo; i++)
 	{
-		chains[i] = repo_put_open(j->s.repos[i], path, &res[i]);
+		chains[i] = repo_put_open_sized(j->s.repos[i], path, &res[i], single ? jb->size : 0,
+										single);
 		if (chains[i] == NULL)
 		{
 			for (int k = 0; k < i; k++)
@@ -530,7 +536,8 @@ static int
 run_job(backup_job *j, const job *jb)
 {
 	repo_object_result res[8] = {{0}};
-	filter_t   *head = object_open(j, jb, res);
+	filter_t   *chains[8] = {NULL};
+	filter_t   *head = object_open(j, jb, res, chains);
 	scan_rec	r;
 	char	   *path = xmalloc(STR_MAX);
 	char	   *abs = xmalloc(STR_MAX);
@@ -576,6 +583,11 @@ run_job(backup_job *j, const job *jb)
 
 	if (atomic_load(&j->failed))
 		goto out;
+	/* a file of its own: its checksum, computed while it was read, is the object's */
+	if (jb->kind == 'f' && n == 1 && recs[0].state == REC_COPIED)
+		for (int i = 0; i < j->s.nrepo; i++)
+			if (repo_put_set_plain(chains[i], recs[0].sha256, recs[0].size) != 0)
+				goto out;
 	/* nothing pushed (every file vanished or became empty): no object at all */
 	if (pushed > 0 && filter_finish(head) != 0)
 		goto out;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <openssl/rand.h>
+#include <zstd.h>
 
 #include "error.h"
 #include "filter_compress.h"
@@ -473,6 +474,266 @@ link_filters(filter_t **f, size_t n, bool failed)
 	return failed ? NULL : head;
 }
 
+/* --- frame-parallel zstd (objects pushed in large pieces) --- */
+
+/*
+ * A zstd compressor for put chains whose bytes arrive in large pushes (put_buf, the
+ * encoder archive-push uses): the compressed stream is a series of independent standard
+ * zstd frames of FRAME_SIZE plain bytes each (the last one shorter), which every reader
+ * takes (docs/repository-format.md: concatenated frames), compressed FRAME_THREADS at a
+ * time straight from the pushed memory: no copy, no window shared across threads, so two
+ * CPUs compress one object about twice as fast as one. Pushes that are not a whole number
+ * of frames are collected in a buffer of FRAME_PENDING bytes first. A batch of frames is
+ * compressed and pushed on, in order, before the push that brought it returns, so the
+ * caller may release its memory right after.
+ */
+#define FRAME_SIZE		(1024 * 1024)
+#define FRAME_BATCH		4				/* frames compressed per batch at most */
+#define FRAME_THREADS	2				/* the caller and one helper */
+#define FRAME_PENDING	(FRAME_THREADS * FRAME_SIZE)
+#define FRAMES_MIN		(4 * 1024 * 1024)	/* objects from this size are split in frames */
+
+typedef struct frame_job
+{
+	const uint8_t *in;
+	size_t		len;
+	size_t		outlen;
+	size_t		zerr;			/* a ZSTD error code, or 0 */
+} frame_job;
+
+typedef struct frames_filter
+{
+	filter_t	base;
+	int			level;
+	ZSTD_CCtx  *cctx[FRAME_THREADS];	/* one per thread */
+	size_t		out_cap;		/* ZSTD_compressBound(FRAME_SIZE): each job's room in out */
+	uint8_t    *out;			/* FRAME_BATCH * out_cap, allocated at first use */
+	uint8_t    *pending;		/* FRAME_PENDING, allocated at first use */
+	size_t		npending;
+	bool		any;			/* a frame was pushed on */
+
+	/* the batch being compressed, shared with the helper under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	frame_job	jobs[FRAME_BATCH];
+	int			njobs;
+	int			claimed;		/* jobs taken by a thread */
+	int			finished;		/* jobs done */
+	bool		helper_started;
+	bool		helper_failed;	/* could not start: the caller compresses alone */
+	bool		quit;
+	pthread_t	helper;
+} frames_filter;
+
+/* Compress job i with thread t's context. */
+static void
+frame_compress(frames_filter *ff, int t, int i)
+{
+	frame_job  *j = &ff->jobs[i];
+	size_t		r = ZSTD_compress2(ff->cctx[t], ff->out + (size_t) i * ff->out_cap, ff->out_cap,
+								   j->in, j->len);
+
+	j->zerr = ZSTD_isError(r) ? r : 0;
+	j->outlen = ZSTD_isError(r) ? 0 : r;
+}
+
+/* Take and compress jobs of the current batch until none is left (lock held on entry and exit). */
+static void
+frame_work(frames_filter *ff, int t)
+{
+	while (ff->claimed < ff->njobs)
+	{
+		int			i = ff->claimed++;
+
+		pthread_mutex_unlock(&ff->lock);
+		frame_compress(ff, t, i);
+		pthread_mutex_lock(&ff->lock);
+		if (++ff->finished == ff->njobs)
+			pthread_cond_broadcast(&ff->cond);
+	}
+}
+
+static void *
+frame_helper_main(void *arg)
+{
+	frames_filter *ff = arg;
+
+	pthread_mutex_lock(&ff->lock);
+	for (;;)
+	{
+		while (ff->claimed >= ff->njobs && !ff->quit)
+			pthread_cond_wait(&ff->cond, &ff->lock);
+		if (ff->quit)
+			break;
+		frame_work(ff, 1);
+	}
+	pthread_mutex_unlock(&ff->lock);
+	return NULL;
+}
+
+/* Compress n frames of in (each FRAME_SIZE, the last len - (n-1)*FRAME_SIZE) and push them on. */
+static int
+frame_batch(frames_filter *ff, const uint8_t *in, size_t len)
+{
+	int			n = len == 0 ? 1 : (int) ((len + FRAME_SIZE - 1) / FRAME_SIZE);
+
+	if (ff->out == NULL)
+		ff->out = xmalloc(FRAME_BATCH * ff->out_cap);
+	if (n > 1 && !ff->helper_started && !ff->helper_failed)
+	{
+		if (pthread_create(&ff->helper, NULL, frame_helper_main, ff) == 0)
+			ff->helper_started = true;
+		else
+			ff->helper_failed = true;
+	}
+
+	pthread_mutex_lock(&ff->lock);
+	for (int i = 0; i < n; i++)
+	{
+		size_t		off = (size_t) i * FRAME_SIZE;
+
+		ff->jobs[i] = (frame_job) {in + off, len - off < FRAME_SIZE ? len - off : FRAME_SIZE, 0, 0};
+	}
+	ff->njobs = n;
+	ff->claimed = 0;
+	ff->finished = 0;
+	pthread_cond_broadcast(&ff->cond);
+	frame_work(ff, 0);
+	while (ff->finished < ff->njobs)
+		pthread_cond_wait(&ff->cond, &ff->lock);
+	pthread_mutex_unlock(&ff->lock);
+
+	for (int i = 0; i < n; i++)
+	{
+		if (ff->jobs[i].zerr)
+			return err_set(DRB_ERR_INTERNAL, "zstd compression failed: %s",
+						   ZSTD_getErrorName(ff->jobs[i].zerr));
+		if (filter_push(ff->base.next, ff->out + (size_t) i * ff->out_cap, ff->jobs[i].outlen) != 0)
+			return -1;
+	}
+	ff->any = true;
+	return 0;
+}
+
+/* Compress the collected bytes (all of them, also a short last frame). */
+static int
+frame_flush_pending(frames_filter *ff)
+{
+	static const uint8_t empty[1];
+	int			rc = frame_batch(ff, ff->pending ? ff->pending : empty, ff->npending);
+
+	ff->npending = 0;
+	return rc;
+}
+
+static int
+frames_process(filter_t *f, const uint8_t *in, size_t len)
+{
+	frames_filter *ff = (frames_filter *) f;
+
+	while (len > 0)
+	{
+		if (ff->npending > 0 || len < FRAME_SIZE)
+		{
+			size_t		n = len < FRAME_PENDING - ff->npending ? len : FRAME_PENDING - ff->npending;
+
+			if (ff->pending == NULL)
+				ff->pending = xmalloc(FRAME_PENDING);
+			memcpy(ff->pending + ff->npending, in, n);
+			ff->npending += n;
+			in += n;
+			len -= n;
+			if (ff->npending == FRAME_PENDING && frame_flush_pending(ff) != 0)
+				return -1;
+			continue;
+		}
+
+		/* whole frames straight from the caller's memory */
+		size_t		n = len / FRAME_SIZE < FRAME_BATCH ? len / FRAME_SIZE : FRAME_BATCH;
+
+		if (frame_batch(ff, in, n * FRAME_SIZE) != 0)
+			return -1;
+		in += n * FRAME_SIZE;
+		len -= n * FRAME_SIZE;
+	}
+	return 0;
+}
+
+static int
+frames_finish(filter_t *f)
+{
+	frames_filter *ff = (frames_filter *) f;
+
+	/* the rest, or an empty frame for an empty object (a stream needs one frame) */
+	if ((ff->npending > 0 || !ff->any) && frame_flush_pending(ff) != 0)
+		return -1;
+	return filter_finish(f->next);
+}
+
+static void
+frames_destroy(filter_t *f)
+{
+	frames_filter *ff = (frames_filter *) f;
+
+	if (ff->helper_started)
+	{
+		pthread_mutex_lock(&ff->lock);
+		ff->quit = true;
+		pthread_cond_broadcast(&ff->cond);
+		pthread_mutex_unlock(&ff->lock);
+		pthread_join(ff->helper, NULL);
+	}
+	pthread_cond_destroy(&ff->cond);
+	pthread_mutex_destroy(&ff->lock);
+	for (int t = 0; t < FRAME_THREADS; t++)
+		ZSTD_freeCCtx(ff->cctx[t]);
+	free(ff->out);
+	free(ff->pending);
+	free(ff);
+}
+
+static const filter_ops frames_ops = {"compress-frames", frames_process, frames_finish, frames_destroy};
+
+/* The frame-parallel zstd compressor at level; NULL + err on failure. */
+static filter_t *
+frames_new(int level)
+{
+	frames_filter *ff = xcalloc(1, sizeof(*ff));
+
+	ff->base.ops = &frames_ops;
+	ff->level = level;
+	ff->out_cap = ZSTD_compressBound(FRAME_SIZE);
+	pthread_mutex_init(&ff->lock, NULL);
+	pthread_cond_init(&ff->cond, NULL);
+	for (int t = 0; t < FRAME_THREADS; t++)
+	{
+		ff->cctx[t] = ZSTD_createCCtx();
+		if (ff->cctx[t] == NULL ||
+			ZSTD_isError(ZSTD_CCtx_setParameter(ff->cctx[t], ZSTD_c_compressionLevel, level)))
+		{
+			frames_destroy(&ff->base);
+			err_set(DRB_ERR_INTERNAL, "unable to initialise zstd compression");
+			return NULL;
+		}
+	}
+	return &ff->base;
+}
+
+/* Several CPUs to compress with? (looked up once) */
+static bool
+frames_parallel(void)
+{
+	static int	cpus = 0;
+	int			n = __atomic_load_n(&cpus, __ATOMIC_RELAXED);
+
+	if (n == 0)
+	{
+		n = (int) sysconf(_SC_NPROCESSORS_ONLN);
+		__atomic_store_n(&cpus, n, __ATOMIC_RELAXED);
+	}
+	return n >= 2;
+}
+
 /* --- put --- */
 
 /* Head of a put chain: owns the results the filters behind it share. */
@@ -533,12 +794,14 @@ static const filter_ops put_head_ops = {"repo-put", put_head_process, put_head_f
 
 /*
  * The put chain. size_hint (0: unknown) lets the compressor use worker threads for a large
- * object. With plain_sha256 the caller's checksum of exactly plain_len bytes goes into the
- * trailer and the chain has no hash stage.
+ * object: zstd's own (one frame) for streamed input, or, with frames (the caller pushes
+ * large pieces), independent frames compressed in parallel (frames_new). With
+ * plain_sha256 the caller's checksum of exactly plain_len bytes goes into the trailer and
+ * the chain has no hash stage.
  */
 static filter_t *
 put_open(repo_t *repo, const char *path, repo_object_result *result, uint64_t size_hint,
-		 const uint8_t *plain_sha256, uint64_t plain_len, buf_t *memory)
+		 const uint8_t *plain_sha256, uint64_t plain_len, buf_t *memory, bool frames)
 {
 	put_head   *p;
 	object_header h = {0};
@@ -583,7 +846,10 @@ put_open(repo_t *repo, const char *path, repo_object_result *result, uint64_t si
 	 * (or memory) */
 	f[0] = &p->base;
 	f[1] = plain_sha256 ? NULL : filter_hash_new(&p->plain, NULL, NULL);
-	f[2] = filter_compress_new_sized(repo->compress, repo->compress_level, size_hint);
+	if (frames && repo->compress == COMPRESS_ZSTD && size_hint >= FRAMES_MIN && frames_parallel())
+		f[2] = frames_new(repo->compress_level);
+	else
+		f[2] = filter_compress_new_sized(repo->compress, repo->compress_level, size_hint);
 	f[3] = filter_trailer_writer_new(&p->plain);
 	f[4] = encrypt ? filter_encrypt_new(key, raw, repo->chunk_size) : NULL;
 	f[5] = filter_header_writer_new(raw, &p->stored);
@@ -601,7 +867,28 @@ put_open(repo_t *repo, const char *path, repo_object_result *result, uint64_t si
 filter_t *
 repo_put_open(repo_t *repo, const char *path, repo_object_result *result)
 {
-	return put_open(repo, path, result, 0, NULL, 0, NULL);
+	return put_open(repo, path, result, 0, NULL, 0, NULL, false);
+}
+
+filter_t *
+repo_put_open_sized(repo_t *repo, const char *path, repo_object_result *result,
+					uint64_t size_hint, bool caller_hashes)
+{
+	static const uint8_t later[32] = {0};	/* replaced by repo_put_set_plain */
+
+	return put_open(repo, path, result, size_hint, caller_hashes ? later : NULL, 0, NULL, false);
+}
+
+int
+repo_put_set_plain(filter_t *head, const uint8_t sha256[32], uint64_t size)
+{
+	put_head   *p = (put_head *) head;
+
+	if (head == NULL || head->ops != &put_head_ops || !p->prehashed)
+		return err_set(DRB_ERR_INTERNAL, "repo_put_set_plain on a chain that hashes itself");
+	memcpy(p->plain.sha256, sha256, 32);
+	p->plain.size = size;
+	return 0;
 }
 
 /*
@@ -760,7 +1047,7 @@ repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result)
 	struct stat st;
 	bool		regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	filter_t   *head = put_open(repo, path, result, regular ? (uint64_t) st.st_size : 0, NULL, 0,
-							 NULL);
+							 NULL, false);
 	int			rc = 1;
 
 	if (head == NULL)
@@ -779,7 +1066,7 @@ static int
 put_buf(repo_t *repo, const char *path, const void *data, size_t len, const uint8_t *sha256,
 		repo_object_result *result)
 {
-	filter_t   *head = put_open(repo, path, result, len, sha256, len, NULL);
+	filter_t   *head = put_open(repo, path, result, len, sha256, len, NULL, true);
 	int			rc;
 
 	if (head == NULL)
@@ -801,7 +1088,7 @@ repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
 filter_t *
 repo_encode_open(repo_t *repo, buf_t *out, repo_object_result *result, uint64_t size_hint)
 {
-	return put_open(repo, "(object in memory)", result, size_hint, NULL, 0, out);
+	return put_open(repo, "(object in memory)", result, size_hint, NULL, 0, out, true);
 }
 
 int

@@ -96,6 +96,16 @@ int			repo_index(const repo_t *repo);
  * successful finish aborts (nothing visible). NULL + err on failure.
  */
 filter_t   *repo_put_open(repo_t *repo, const char *path, repo_object_result *result);
+/*
+ * repo_put_open for a caller that knows more: size_hint (0: unknown) lets the compressor
+ * use worker threads for a large object; with caller_hashes the chain has no hash stage —
+ * the caller hashes the plain bytes itself and hands over their SHA-256 and size with
+ * repo_put_set_plain before filter_finish(head) (a size that differs from the bytes pushed
+ * fails the finish).
+ */
+filter_t   *repo_put_open_sized(repo_t *repo, const char *path, repo_object_result *result,
+								uint64_t size_hint, bool caller_hashes);
+int			repo_put_set_plain(filter_t *head, const uint8_t sha256[32], uint64_t size);
 /* Reads fd to its end (regular files of 4 MiB or more with a read-ahead thread). */
 int			repo_put_fd(repo_t *repo, const char *path, int fd, repo_object_result *result);
 int			repo_put_buf(repo_t *repo, const char *path, const void *data, size_t len,
