@@ -100,5 +100,7 @@ int			config_print_help(const char *command);
 int			config_write_help(FILE *out, const char *command);
 /* docs/configuration.md content, from the option table. */
 void		config_write_markdown(FILE *out);
+/* docs/drbackup.1, the man page (roff), from the same tables. */
+void		config_write_man(FILE *out);
 
 #endif

@@ -1,10 +1,13 @@
 /*
- * help.c — `drbackup help [COMMAND]` and docs/configuration.md, both written from the
- * command and option tables in options.c (see config.h). Nothing here names an option.
+ * help.c — `drbackup help [COMMAND]`, docs/configuration.md and the man page
+ * docs/drbackup.1, all written from the command and option tables in options.c (see
+ * config.h). Nothing here names an option.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <config.h>				/* autoconf: PACKAGE_VERSION */
 
 #include "config.h"
 #include "error.h"
@@ -447,4 +450,307 @@ config_write_markdown(FILE *out)
 			if (opt_table[i].group == doc_group_order[g])
 				md_option(out, &opt_table[i]);
 	}
+}
+
+/* ---------------------------------------------------------------------------------------
+ * docs/drbackup.1 (man page)
+ * ------------------------------------------------------------------------------------- */
+
+/* What each exit code means (docs/exit-codes.md says the same, with examples). */
+static const char *const exit_meanings[] = {
+	[DRB_OK] = "success",
+	[DRB_ERR_NOT_FOUND] = "the object, file or WAL segment does not exist",
+	[DRB_ERR_USAGE] = "the command line is wrong (unknown option or command, bad value, "
+	"missing argument, secret given on the command line)",
+	[DRB_ERR_CONFIG] = "the configuration cannot be used (missing --config file, config file "
+	"holding a secret readable by others, missing required setting)",
+	[DRB_ERR_STORAGE] = "a repository could not be read or written (HTTP errors, connection "
+	"refused after retries, disk errors)",
+	[DRB_ERR_INTEGRITY] = "data failed verification (checksum mismatch, corrupt or truncated "
+	"object)",
+	[DRB_ERR_CRYPTO] = "key material is wrong (wrong passphrase, object encrypted with another "
+	"repository's key)",
+	[DRB_ERR_PG] = "PostgreSQL could not be reached or answered wrongly",
+	[DRB_ERR_STANZA] = "the repository belongs to another cluster or holds conflicting content",
+	[DRB_ERR_LOCK] = "another drbackup process holds the stanza's lock",
+	[DRB_ERR_INTERNAL] = "a bug or lack of resources (out of memory)",
+	[DRB_ERR_RECOVERY_ABORT] = "archive-get failed (other than \"not found\") during archive "
+	"recovery: PostgreSQL stops instead of ending recovery early",
+};
+
+#define N_EXIT_KINDS (sizeof(exit_meanings) / sizeof(exit_meanings[0]))
+_Static_assert(N_EXIT_KINDS == DRB_ERR_RECOVERY_ABORT + 1, "every error kind needs a meaning");
+
+/*
+ * Write text for roff: backslashes and hyphens escaped, a line never starting with a
+ * control character, "\n\n" (paragraph break) as .PP and a single "\n" as a line break.
+ */
+static void
+man_text(FILE *out, const char *text)
+{
+	bool		line_start = true;
+
+	for (const char *p = text; *p; p++)
+	{
+		if (p[0] == '\n')
+		{
+			if (p[1] == '\n')
+			{
+				fputs("\n.PP\n", out);
+				p++;
+			}
+			else
+				fputs("\n.br\n", out);
+			line_start = true;
+			while (p[1] == ' ')
+				p++;
+			continue;
+		}
+		if (line_start && (*p == '.' || *p == '\''))
+			fputs("\\&", out);
+		line_start = false;
+		if (*p == '\\')
+			fputs("\\e", out);
+		else if (*p == '-')
+			fputs("\\-", out);
+		else
+			fputc(*p, out);
+	}
+	fputc('\n', out);
+}
+
+/* The same for a short piece inside a line: no line breaks expected. */
+static void
+man_inline(FILE *out, const char *text)
+{
+	for (const char *p = text; *p; p++)
+	{
+		if (*p == '\\')
+			fputs("\\e", out);
+		else if (*p == '-')
+			fputs("\\-", out);
+		else if (*p == '\n')
+			fputc(' ', out);
+		else
+			fputc(*p, out);
+	}
+}
+
+static void
+man_commands(FILE *out)
+{
+	fputs(".SH COMMANDS\n", out);
+	for (size_t i = 0; i < cmd_count; i++)
+	{
+		const cmd_def *cmd = &cmd_table[i];
+		const char *sep = "";
+
+		if (cmd->hidden)
+			continue;
+		fputs(".SS ", out);
+		man_inline(out, cmd->name);
+		fputs("\n.B drbackup\n[\\fIOPTIONS\\fR] ", out);
+		man_inline(out, cmd->usage);
+		fputs("\n.PP\n", out);
+		man_text(out, cmd->summary);
+		fputs(".PP\n", out);
+		man_text(out, cmd->help);
+		if (cmd->args[0].name)
+		{
+			fputs(".PP\nArguments:\n", out);
+			for (const cmd_arg *a = cmd->args; a->name; a++)
+			{
+				fputs(".TP\n.I ", out);
+				man_inline(out, a->name);
+				fputc('\n', out);
+				man_text(out, a->help);
+			}
+		}
+		fputs(".PP\nOptions:", out);
+		for (size_t g = 0; g < sizeof(command_group_order) / sizeof(command_group_order[0]); g++)
+		{
+			opt_group	group = command_group_order[g];
+			size_t		in_group = 0;
+			size_t		taken = 0;
+
+			for (size_t j = 0; j < opt_count; j++)
+			{
+				in_group += opt_table[j].group == group;
+				taken += opt_table[j].group == group && opt_takes(&opt_table[j], cmd->id);
+			}
+			if (taken == 0)
+				continue;
+			if (taken == in_group && group != OPT_GROUP_COMMAND)
+			{
+				/* a group taken whole: its title stands for its options */
+				fprintf(out, "%s\nall ", sep);
+				man_inline(out, opt_group_title(group));
+				sep = ",";
+				continue;
+			}
+			for (size_t j = 0; j < opt_count; j++)
+			{
+				char		name[OPT_NAME_MAX];
+
+				if (opt_table[j].group != group || !opt_takes(&opt_table[j], cmd->id))
+					continue;
+				opt_full_name(&opt_table[j], 0, name);
+				fprintf(out, "%s\n\\fB\\-\\-", sep);
+				man_inline(out, name);
+				fputs("\\fR", out);
+				sep = ",";
+			}
+		}
+		fputs(".\n", out);
+	}
+}
+
+static void
+man_option(FILE *out, const opt_def *def)
+{
+	char		name[OPT_NAME_MAX];
+	char		arg[256];
+	char		detail[512];
+	char		env[OPT_NAME_MAX];
+
+	opt_full_name(def, 0, name);
+	opt_arg_name(def, arg, sizeof(arg));
+	opt_env_name(def, 0, env);
+	fputs(".TP\n", out);
+	if (def->type == OPT_TYPE_BOOL)
+	{
+		fputs("\\fB\\-\\-\\fR[\\fBno\\-\\fR]\\fB", out);
+		man_inline(out, name);
+		fputs("\\fR\n", out);
+	}
+	else
+	{
+		fputs("\\fB\\-\\-", out);
+		man_inline(out, name);
+		fputs("\\fR=\\fI", out);
+		man_inline(out, arg);
+		fputs("\\fR\n", out);
+	}
+	man_text(out, def->help);
+	describe_option(def, detail, sizeof(detail));
+	detail[0] = (char) toupper((unsigned char) detail[0]);
+	fputs(".br\n", out);
+	man_inline(out, detail);
+	fputs(".\n.br\nEnvironment: \\fB", out);
+	man_inline(out, env);
+	fputs("\\fR", out);
+	if (def->secret)
+		fputs(" (secret: refused on the command line, never shown)", out);
+	fputs(".\n", out);
+}
+
+void
+config_write_man(FILE *out)
+{
+	const opt_def *config_def = NULL;
+	const opt_def *log_path_def = NULL;
+
+	for (size_t i = 0; i < opt_count; i++)
+	{
+		if (strcmp(opt_table[i].name, "config") == 0)
+			config_def = &opt_table[i];
+		else if (strcmp(opt_table[i].name, "log-path") == 0)
+			log_path_def = &opt_table[i];
+	}
+
+	fputs(".\\\" Generated by config_write_man() (src/help.c) from the tables in src/options.c.\n"
+		  ".\\\" Do not edit: change the tables, then run UPDATE_DOCS=1 tests/unit/test_config.\n",
+		  out);
+	fprintf(out, ".TH DRBACKUP 1 \"\" \"drbackup %s\" \"User Commands\"\n", PACKAGE_VERSION);
+	fputs(".nh\n.ad l\n", out);	/* option names are not to be hyphenated */
+	fputs(".SH NAME\n"
+		  "drbackup \\- PostgreSQL backup, point\\-in\\-time recovery and disaster recovery\n"
+		  ".SH SYNOPSIS\n"
+		  ".B drbackup\n"
+		  "[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGS\\fR]\n"
+		  ".br\n"
+		  ".B drbackup help\n"
+		  "[\\fICOMMAND\\fR]\n"
+		  ".SH DESCRIPTION\n", out);
+	man_text(out, "drbackup backs up PostgreSQL clusters to one or more repositories (a local "
+			 "directory, S3-compatible object storage or Google Cloud Storage), archives their "
+			 "WAL, restores them to any point in time, and verifies that every backup can "
+			 "really be restored. Data is compressed and encrypted on the way out; each "
+			 "repository can be in another region.\n\n"
+			 "Options are written --name=value or --name value, boolean options --name or "
+			 "--no-name, before or after the command; -- ends the options. Every option can "
+			 "also be set in the environment (DRBACKUP_ + the name in capitals with - as _, "
+			 "DRBACKUP_PROCESS_MAX for process-max) and most in the config file, an INI file "
+			 "with name=value lines in a [global] section and one [STANZA] section per stanza. "
+			 "Precedence: command line, environment, the config file's [STANZA] section, its "
+			 "[global] section, default. help and version read neither the environment nor "
+			 "the config file.\n\n"
+			 "Repository options exist once per repository: repo<N>-... stands for repo1-... "
+			 "to repo4-...; repository 1 is always configured, repository N when any of its "
+			 "options is set.\n\n"
+			 "Secret options (passphrases, keys, tokens) are refused on the command line, where "
+			 "other users could see them in the process list: set them in the environment or "
+			 "in the config file, which must then not be readable by other users. Secret "
+			 "values never appear in output, logs or errors.\n\n"
+			 "Sizes are bytes or a number with a unit (KiB, MiB, GiB, TiB; also K/KB, M/MB, "
+			 "... all powers of 1024). Booleans are y or n (also yes/no, true/false, on/off).");
+
+	man_commands(out);
+
+	fputs(".SH OPTIONS\n", out);
+	for (size_t g = 0; g < NGROUPS; g++)
+	{
+		fputs(".SS ", out);
+		man_inline(out, opt_group_title(doc_group_order[g]));
+		fputc('\n', out);
+		for (size_t i = 0; i < opt_count; i++)
+			if (opt_table[i].group == doc_group_order[g])
+				man_option(out, &opt_table[i]);
+	}
+
+	fputs(".SH FILES\n", out);
+	if (config_def && config_def->def)
+	{
+		fputs(".TP\n.I ", out);
+		man_inline(out, config_def->def);
+		fputs("\n", out);
+		man_text(out, "The default config file (--config). An example with every commonly "
+				 "used option, drbackup.conf.example, is installed with the documentation.");
+	}
+	if (log_path_def && log_path_def->def)
+	{
+		fputs(".TP\n.I ", out);
+		man_inline(out, log_path_def->def);
+		fputs("/\\fISTANZA\\fP\\-\\fICOMMAND\\fP.log\n", out);
+		man_text(out, "Log file of each stanza and command when log-level-file is not off "
+				 "(all-COMMAND.log for commands without a stanza); lines start with the UTC "
+				 "time, the process id and the level. The directory is created with mode "
+				 "0750, the files with mode 0640.");
+	}
+	fputs(".TP\n.I share/doc/drbackup/examples\n", out);
+	man_text(out, "Under the installation prefix: drbackup.conf.example, a cron file "
+			 "(cron/drbackup) and systemd service and timer units (systemd/) for scheduled "
+			 "backups, verification and restore tests.");
+
+	fputs(".SH EXIT STATUS\n", out);
+	man_text(out, "Every failure prints exactly one line on standard error, \"drbackup: ERROR: "
+			 "<what failed, on which object or file>\", and exits with the code of its kind:");
+	for (size_t k = 0; k < N_EXIT_KINDS; k++)
+	{
+		fprintf(out, ".TP\n.B %d\n", err_exit_code((drb_err) k));
+		man_inline(out, err_kind_name((drb_err) k));
+		fputs(": ", out);
+		man_inline(out, exit_meanings[k]);
+		fputs(".\n", out);
+	}
+	fputs(".PP\n", out);
+	man_text(out, "help and version exit 0; drbackup without a command prints usage and exits 2.");
+
+	fputs(".SH SEE ALSO\n"
+		  ".BR postgres (1),\n"
+		  ".BR pg_basebackup (1),\n"
+		  ".BR pg_verifybackup (1)\n"
+		  ".PP\n", out);
+	man_text(out, "drbackup help COMMAND; docs/configuration.md, docs/exit-codes.md and "
+			 "docs/logging.md in the source distribution.");
 }

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/time.h>
 
 #include <curl/curl.h>
 
@@ -13,6 +14,8 @@
 #include "config.h"
 #include "error.h"
 #include "log.h"
+#include "mem.h"
+#include "options.h"
 
 typedef int (*command_fn) (config_t *cfg);
 
@@ -40,13 +43,79 @@ static const command_fn handlers[CMD_COUNT] = {
 	[CMD_METRICS] = cmd_metrics,
 };
 
+/*
+ * Register every secret option's resolved value, whatever its source, so that no log line
+ * or error can show it (config.c registers values as it reads them; this also covers
+ * values normalised on the way).
+ */
+static void
+register_secret_values(const config_t *cfg)
+{
+	for (size_t i = 0; i < opt_count; i++)
+	{
+		const opt_def *def = &opt_table[i];
+		char		name[OPT_NAME_MAX];
+
+		if (!def->secret)
+			continue;
+		for (int n = def->indexed ? 1 : 0; n <= (def->indexed ? REPO_MAX : 0); n++)
+		{
+			opt_full_name(def, n, name);
+			log_register_secret(cfg_str(cfg, name));
+		}
+	}
+}
+
+/* "backup command begin 0.1.0: --stanza=main --repo1-cipher-pass=<redacted> ..." (info). */
+static void
+log_command_begin(const config_t *cfg, drb_command cmd)
+{
+	buf_t		line;
+
+	if (!log_enabled(LOG_INFO))
+		return;
+	buf_init(&line);
+	buf_printf(&line, "%s command begin %s:", config_command_name(cmd), PACKAGE_VERSION);
+	for (int i = 0; i < config_nargs(cfg); i++)
+		buf_printf(&line, " %s", config_arg(cfg, i));
+	for (size_t i = 0; i < opt_count; i++)
+	{
+		const opt_def *def = &opt_table[i];
+		char		name[OPT_NAME_MAX];
+
+		for (int n = def->indexed ? 1 : 0; n <= (def->indexed ? REPO_MAX : 0); n++)
+		{
+			opt_full_name(def, n, name);
+			if (!cfg_is_set(cfg, name))
+				continue;
+			if (def->secret)
+				buf_printf(&line, " --%s=<redacted>", name);
+			else
+				buf_printf(&line, " --%s=%s", name, cfg_str(cfg, name));
+		}
+	}
+	log_info("%s", buf_cstr(&line));
+	buf_free(&line);
+}
+
+static double
+elapsed_seconds(const struct timeval *start)
+{
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	return (double) (now.tv_sec - start->tv_sec) + (double) (now.tv_usec - start->tv_usec) / 1e6;
+}
+
 int
 main(int argc, char **argv)
 {
+	struct timeval start;
 	config_t   *cfg;
 	drb_command cmd;
 	int			rc = 0;
 
+	gettimeofday(&start, NULL);
 	cfg = config_parse(argc, argv);
 	if (cfg == NULL)
 	{
@@ -55,6 +124,9 @@ main(int argc, char **argv)
 	}
 
 	cmd = config_command(cfg);
+	register_secret_values(cfg);
+	if (cmd != CMD_HELP && cmd != CMD_VERSION)
+		log_command_begin(cfg, cmd);
 	switch (cmd)
 	{
 		case CMD_HELP:
@@ -79,10 +151,27 @@ main(int argc, char **argv)
 	if (rc != 0)
 	{
 		if (err_is_quiet())
-			fprintf(stderr, "drbackup: %s: %s\n", config_command_name(cmd), err_msg());
+		{
+			/* an expected answer: one plain stderr line, redacted like every other */
+			char	   *clean = log_redact(err_msg());
+
+			fprintf(stderr, "drbackup: %s: %s\n", config_command_name(cmd), clean);
+			free(clean);
+		}
 		else
 			log_error("%s", err_msg());
 		rc = err_exit_code(err_kind());
+	}
+	if (cmd != CMD_HELP && cmd != CMD_VERSION)
+	{
+		if (rc == 0)
+			log_info("%s command end: completed successfully (%.3fs)", config_command_name(cmd),
+					 elapsed_seconds(&start));
+		else
+			log_info("%s command end: %s with exit code %d (%.3fs)%s%s",
+					 config_command_name(cmd), err_is_quiet() ? "answered" : "aborted", rc,
+					 elapsed_seconds(&start), err_is_quiet() ? ": " : "",
+					 err_is_quiet() ? err_msg() : "");
 	}
 	config_free(cfg);
 	log_forget_secrets();

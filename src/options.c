@@ -270,7 +270,8 @@ const cmd_def cmd_table[] = {
 		.summary = "Write a backup as a plain tar that restores without drbackup.",
 		.help = "Writes the data directory as of backup LABEL as a tar archive (zstd-compressed "
 		"when FILE ends in .zst; '-' writes a plain tar to standard output): every file "
-		"verified, tablespaces under pg_tblspc/<oid>/, backup_label and tablespace_map, the "
+		"verified, tablespaces as directories under pg_tblspc/<oid>/ (start PostgreSQL with "
+		"allow_in_place_tablespaces=on when there are any), backup_label, the "
 		"WAL segments from the backup's start to its stop under pg_wal/ (so PostgreSQL "
 		"reaches consistency with no restore_command), and a backup_manifest. Untar it into "
 		"an empty directory and start PostgreSQL.",
@@ -286,7 +287,7 @@ const cmd_def cmd_table[] = {
 		"environment DRBACKUP_CIPHER_PASS_NEW or the config file, or cipher-pass-new-file) "
 		"and rewrites the key file and its copy; no data object is rewritten. Afterwards the "
 		"old passphrase is refused; put the new one in repo<N>-cipher-pass. See "
-		"docs/operations.md for rotating a multi-region set-up.",
+		"docs/key-rotation.md for rotating a multi-region set-up.",
 		.args = (const cmd_arg[]) {{NULL, NULL}},
 		.min_args = 0, .max_args = 0,
 	},

@@ -3,9 +3,12 @@
  * [stanza] > [global] > default), repository indexing, value parsing (int, size, bool,
  * enum, path), every error case with its kind and message, secrets (refused on the
  * command line, world-readable files refused, never echoed), help output, the option
- * table's own consistency, and docs/configuration.md being up to date.
+ * table's own consistency, docs/configuration.md and the man page docs/drbackup.1 being
+ * up to date, and logging (log file name, modes, line format, redaction on the console and
+ * in the file, lines of concurrent threads never interleaved).
  *
- * UPDATE_DOCS=1 tests/unit/test_config rewrites docs/configuration.md from the tables.
+ * UPDATE_DOCS=1 tests/unit/test_config rewrites docs/configuration.md and docs/drbackup.1
+ * from the tables.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +16,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,7 +179,8 @@ test_defaults(void **state)
 	assert_false(cfg_is_set(cfg, "compress-level"));
 	assert_null(cfg_str(cfg, "compress-level"));
 	assert_string_equal(cfg_str(cfg, "log-level-console"), "warn");
-	assert_string_equal(cfg_str(cfg, "output"), "text");
+	/* unset: text for the reporting commands, standard output for metrics */
+	assert_null(cfg_str(cfg, "output"));
 	assert_int_equal(cfg_int(cfg, "pg1-port"), 5432);
 	assert_string_equal(cfg_str(cfg, "pg1-database"), "postgres");
 	assert_null(cfg_str(cfg, "pg1-host"));
@@ -453,21 +460,262 @@ test_args_and_shortcuts(void **state)
 	config_free(cfg);
 }
 
+/* Whole content of a file (NUL-terminated); NULL when it cannot be read. Caller frees. */
+static char *
+slurp(const char *path)
+{
+	FILE	   *in = fopen(path, "r");
+	buf_t		b;
+	char		chunk[4096];
+	size_t		n;
+
+	if (in == NULL)
+		return NULL;
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(in);
+	buf_cstr(&b);
+	return (char *) b.data;
+}
+
+/* Number of lines of text matching the extended regex (every line when all is set: -1 if not). */
+static int
+count_matching(const char *text, const char *pattern, bool all)
+{
+	regex_t		re;
+	int			count = 0;
+	const char *p = text;
+
+	assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+	while (*p)
+	{
+		size_t		len = strcspn(p, "\n");
+		char	   *line = xstrndup(p, len);
+
+		if (regexec(&re, line, 0, NULL, 0) == 0)
+			count++;
+		else if (all)
+			count = -1000000;
+		free(line);
+		p += len + (p[len] == '\n');
+	}
+	regfree(&re);
+	return count < 0 ? -1 : count;
+}
+
+#define LINE_RE "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3} UTC P[0-9]+ "
+
 static void
 test_log_file(void **state)
 {
-	char	   *expect = xasprintf("%s/all-repo-ls.log", tmpdir);
-	char	   *logdir = xasprintf("--log-path=%s", tmpdir);
+	char	   *expect = xasprintf("%s/logs/sub/all-repo-ls.log", tmpdir);
+	char	   *logdir = xasprintf("--log-path=%s/logs/sub", tmpdir);
+	char	   *text;
+	config_t   *cfg;
+	struct stat st;
+	mode_t		old_umask;
+
+	(void) state;
+	/* the directory and the file are created with exactly 0750 and 0640, whatever the umask */
+	old_umask = umask(077);
+	cfg = parse("--config", conf_path, logdir, "--log-level-file=info", "repo-ls", NULL);
+	umask(old_umask);
+	assert_non_null(cfg);
+	assert_int_equal(stat(expect, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	text = xasprintf("%s/logs", tmpdir);
+	assert_int_equal(stat(text, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	free(text);
+
+	/* one line per message: UTC time with milliseconds, pid, level in capitals */
+	log_info("first %d", 1);
+	log_debug("not at level info");
+	log_warn("second");
+	config_free(cfg);
+	log_close();
+	text = slurp(expect);
+	assert_non_null(text);
+	assert_int_equal(count_matching(text, LINE_RE "INFO: first 1$", false), 1);
+	assert_int_equal(count_matching(text, LINE_RE "WARN: second$", false), 1);
+	assert_null(strstr(text, "not at level info"));
+	assert_int_equal(count_matching(text, LINE_RE "[A-Z]+: ", true), 2);
+	free(text);
+
+	/* a second command appends */
+	cfg = parse("--config", conf_path, logdir, "--log-level-file=debug", "repo-ls", NULL);
+	assert_non_null(cfg);
+	log_debug("third");
+	config_free(cfg);
+	log_close();
+	text = slurp(expect);
+	assert_int_equal(count_matching(text, LINE_RE "(INFO|WARN|DEBUG): ", true), 3);
+	assert_int_equal(count_matching(text, LINE_RE "DEBUG: third$", false), 1);
+	free(text);
+
+	/* with a stanza: STANZA-COMMAND.log */
+	free(expect);
+	expect = xasprintf("%s/logs/sub/main-repo-ls.log", tmpdir);
+	cfg = parse("--config", conf_path, logdir, "--log-level-file=info", "--stanza=main",
+				"repo-ls", NULL);
+	assert_non_null(cfg);
+	config_free(cfg);
+	log_close();
+	assert_int_equal(access(expect, F_OK), 0);
+	free(expect);
+	free(logdir);
+}
+
+/* A log file that cannot be opened: log_open_file fails and names it; parsing still works. */
+static void
+test_log_file_unusable(void **state)
+{
+	char	   *blocker = xasprintf("%s/not-a-dir", tmpdir);
+	char	   *path = xasprintf("%s/not-a-dir/x.log", tmpdir);
+	char	   *logdir = xasprintf("--log-path=%s", blocker);
+	FILE	   *f = fopen(blocker, "w");
 	config_t   *cfg;
 
 	(void) state;
-	cfg = parse("--config", conf_path, logdir, "--log-level-file=info", "repo-ls", NULL);
+	assert_non_null(f);
+	fclose(f);
+	err_clear();
+	assert_int_equal(log_open_file(path, LOG_INFO), -1);
+	assert_int_equal(err_kind(), DRB_ERR_CONFIG);
+	assert_non_null(strstr(err_msg(), path));
+
+	/* the command goes on without a file (the warning is the console's: off here) */
+	cfg = parse("--config", conf_path, logdir, "--log-level-file=info",
+				"--log-level-console=off", "repo-ls", NULL);
 	assert_non_null(cfg);
-	assert_int_equal(access(expect, F_OK), 0);
+	assert_false(log_enabled(LOG_ERROR));
 	config_free(cfg);
-	log_close();
-	free(expect);
+	log_set_console_level(LOG_WARN);
+	free(blocker);
+	free(path);
 	free(logdir);
+}
+
+/* Run fn with stderr going to a file; returns what it wrote (caller frees). */
+static char *
+capture_stderr(void (*fn) (void))
+{
+	char	   *path = xasprintf("%s/stderr.txt", tmpdir);
+	int			saved = dup(STDERR_FILENO);
+	int			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	char	   *text;
+
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	fn();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	text = slurp(path);
+	unlink(path);
+	free(path);
+	return text;
+}
+
+static void
+console_messages(void)
+{
+	log_error("cannot open 's3://bucket' with key Swordfish-42-xyz (code %d)", 403);
+	log_warn("longest match: Swordfish-42-xyz-longer");
+	log_info("info is below the console level");
+}
+
+static void
+test_log_redaction(void **state)
+{
+	char	   *path = xasprintf("%s/redact.log", tmpdir);
+	char	   *big = xmalloc(3000);
+	char	   *text;
+
+	(void) state;
+	log_register_secret("Swordfish-42-xyz");
+	log_register_secret("Swordfish-42-xyz-longer");
+	log_register_secret("Swordfish-42-xyz");	/* registered twice: harmless */
+	log_register_secret("");
+	log_register_secret(NULL);
+
+	/* console: the usual prefixes, one line per message, secrets replaced */
+	log_set_console_level(LOG_WARN);
+	text = capture_stderr(console_messages);
+	assert_string_equal(text,
+						"drbackup: ERROR: cannot open 's3://bucket' with key <redacted> (code 403)\n"
+						"drbackup: WARN: longest match: <redacted>\n");
+	free(text);
+
+	/* file: also when the message is longer than any fixed buffer (no cut secret escapes) */
+	memset(big, 'a', 2999);
+	big[2999] = '\0';
+	memcpy(big + 1020, "Swordfish-42-xyz", 16);
+	memcpy(big + 2980, "Swordfish-42-xyz", 16);
+	assert_int_equal(log_open_file(path, LOG_DEBUG), 0);
+	log_set_console_level(LOG_OFF);
+	log_debug("%s", big);
+	log_info("pass=Swordfish-42-xyz;");
+	log_info("first line\nsecond line\n");	/* each line gets its header */
+	log_close();
+	log_set_console_level(LOG_WARN);
+	text = slurp(path);
+	assert_null(strstr(text, "Swordfish"));
+	assert_non_null(strstr(text, "INFO: pass=<redacted>;\n"));
+	assert_int_equal(count_matching(text, LINE_RE "(INFO|DEBUG): ", true), 4);
+	assert_int_equal(count_matching(text, LINE_RE "INFO: (first|second) line$", false), 2);
+	assert_non_null(strstr(text, "aaaa<redacted>aaa"));
+	free(text);
+
+	text = log_redact("a Swordfish-42-xyz b");
+	assert_string_equal(text, "a <redacted> b");
+	free(text);
+	log_forget_secrets();
+	text = log_redact("a Swordfish-42-xyz b");
+	assert_string_equal(text, "a Swordfish-42-xyz b");
+	free(text);
+	free(big);
+	free(path);
+}
+
+#define LOG_THREADS 4
+#define LOG_LINES 2000
+
+static void *
+log_thread(void *arg)
+{
+	long		id = (long) arg;
+
+	for (int i = 0; i < LOG_LINES; i++)
+		log_info("thread %ld line %d %s end", id, i,
+				 "................................................................................"
+				 "................................................................................");
+	return NULL;
+}
+
+/* Lines logged by several threads at once arrive whole, each exactly once. */
+static void
+test_log_threads(void **state)
+{
+	char	   *path = xasprintf("%s/threads.log", tmpdir);
+	pthread_t	threads[LOG_THREADS];
+	char	   *text;
+
+	(void) state;
+	assert_int_equal(log_open_file(path, LOG_INFO), 0);
+	log_set_console_level(LOG_OFF);
+	for (long i = 0; i < LOG_THREADS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, log_thread, (void *) i), 0);
+	for (int i = 0; i < LOG_THREADS; i++)
+		pthread_join(threads[i], NULL);
+	log_close();
+	log_set_console_level(LOG_WARN);
+	text = slurp(path);
+	assert_int_equal(count_matching(text, LINE_RE "INFO: thread [0-3] line [0-9]+ \\.{160} end$",
+									true), LOG_THREADS * LOG_LINES);
+	free(text);
+	free(path);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -829,21 +1077,21 @@ test_tables_consistent(void **state)
 		assert_non_null(cmd_by_id((drb_command) c));
 }
 
-static void
-test_docs_up_to_date(void **state)
+/*
+ * Compare srcdir/name with what writer produces now (UPDATE_DOCS=1: rewrite it first).
+ * Returns the generated text (caller frees).
+ */
+static char *
+check_generated(const char *name, void (*writer) (FILE *))
 {
 	const char *srcdir = getenv("srcdir");
-	char	   *path = xasprintf("%s/docs/configuration.md", srcdir && *srcdir ? srcdir : ".");
+	char	   *path = xasprintf("%s/%s", srcdir && *srcdir ? srcdir : ".", name);
 	char	   *generated = NULL;
 	size_t		glen = 0;
 	FILE	   *f = open_memstream(&generated, &glen);
-	buf_t		current;
-	FILE	   *in;
-	char		chunk[4096];
-	size_t		n;
+	char	   *current;
 
-	(void) state;
-	config_write_markdown(f);
+	writer(f);
 	fclose(f);
 
 	if (getenv("UPDATE_DOCS"))
@@ -855,17 +1103,23 @@ test_docs_up_to_date(void **state)
 		assert_int_equal(fclose(out), 0);
 	}
 
-	in = fopen(path, "r");
-	if (in == NULL)
+	current = slurp(path);
+	if (current == NULL)
 		fail_msg("cannot read %s: run UPDATE_DOCS=1 tests/unit/test_config", path);
-	buf_init(&current);
-	while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0)
-		buf_append(&current, chunk, n);
-	fclose(in);
-	if (current.len != glen || memcmp(current.data, generated, glen) != 0)
+	if (strlen(current) != glen || memcmp(current, generated, glen) != 0)
 		fail_msg("%s is out of date with the option table: run UPDATE_DOCS=1 "
 				 "tests/unit/test_config", path);
+	free(current);
+	free(path);
+	return generated;
+}
 
+static void
+test_docs_up_to_date(void **state)
+{
+	char	   *generated = check_generated("docs/configuration.md", config_write_markdown);
+
+	(void) state;
 	/* and it documents every option and command */
 	for (size_t i = 0; i < opt_count; i++)
 	{
@@ -884,9 +1138,98 @@ test_docs_up_to_date(void **state)
 			assert_non_null(strstr(generated, cmd_table[i].usage));
 	assert_non_null(strstr(generated, "DRBACKUP_REPO<N>_S3_BUCKET"));
 	assert_non_null(strstr(generated, "Generated"));
-	buf_free(&current);
 	free(generated);
-	free(path);
+}
+
+/* "repo<N>-s3-bucket" as roff writes it: "repo<N>\-s3\-bucket". */
+static void
+roff_name(const char *name, char *out, size_t size)
+{
+	size_t		j = 0;
+
+	for (const char *p = name; *p && j + 3 < size; p++)
+	{
+		if (*p == '-')
+			out[j++] = '\\';
+		out[j++] = *p;
+	}
+	out[j] = '\0';
+}
+
+static void
+test_man_page_up_to_date(void **state)
+{
+	char	   *generated = check_generated("docs/drbackup.1", config_write_man);
+	char		want[256];
+
+	(void) state;
+	/* the sections a man page has */
+	assert_true(strncmp(generated, ".\\\" Generated", 13) == 0);
+	assert_non_null(strstr(generated, "\n.TH DRBACKUP 1 "));
+	{
+		const char *const sections[] = {"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS",
+		"FILES", "EXIT STATUS", "SEE ALSO"};
+		const char *last = generated;
+
+		for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		{
+			snprintf(want, sizeof(want), "\n.SH %s\n", sections[i]);
+			last = strstr(last, want);
+			if (last == NULL)
+				fail_msg("section %s missing or out of order", sections[i]);
+		}
+	}
+	/* every option with its environment variable, every visible command, no hidden one */
+	for (size_t i = 0; i < opt_count; i++)
+	{
+		char		full[OPT_NAME_MAX];
+		char		roff[2 * OPT_NAME_MAX];
+
+		opt_full_name(&opt_table[i], 0, full);
+		roff_name(full, roff, sizeof(roff));
+		snprintf(want, sizeof(want), ".TP\n\\fB\\-\\-%s\\fR", roff);
+		if (strstr(generated, want) == NULL)
+		{
+			snprintf(want, sizeof(want), ".TP\n\\fB\\-\\-\\fR[\\fBno\\-\\fR]\\fB%s\\fR", roff);
+			if (strstr(generated, want) == NULL)
+				fail_msg("option %s has no entry", full);
+		}
+		opt_env_name(&opt_table[i], 0, full);
+		snprintf(want, sizeof(want), "Environment: \\fB%s\\fR", full);
+		if (strstr(generated, want) == NULL)
+			fail_msg("environment variable %s missing", full);
+	}
+	for (size_t i = 0; i < cmd_count; i++)
+	{
+		char		roff[2 * OPT_NAME_MAX];
+
+		roff_name(cmd_table[i].name, roff, sizeof(roff));
+		snprintf(want, sizeof(want), "\n.SS %s\n", roff);
+		if (cmd_table[i].hidden)
+			assert_null(strstr(generated, want));
+		else if (strstr(generated, want) == NULL)
+			fail_msg("command %s has no entry", cmd_table[i].name);
+	}
+	/* every exit code with its kind */
+	for (int k = DRB_OK; k <= DRB_ERR_RECOVERY_ABORT; k++)
+	{
+		char		roff[2 * OPT_NAME_MAX];
+
+		roff_name(err_kind_name((drb_err) k), roff, sizeof(roff));
+		snprintf(want, sizeof(want), ".TP\n.B %d\n%s: ", err_exit_code((drb_err) k), roff);
+		if (strstr(strstr(generated, ".SH EXIT STATUS"), want) == NULL)
+			fail_msg("exit code %d (%s) missing", err_exit_code((drb_err) k),
+					 err_kind_name((drb_err) k));
+	}
+	/* no line a roff reader would take for a request by accident */
+	for (const char *p = generated; p; p = strchr(p + 1, '\n'))
+	{
+		const char *line = *p == '\n' ? p + 1 : p;
+
+		if (*line == '\'')
+			fail_msg("line starts with a quote: %.40s", line);
+	}
+	free(generated);
 }
 
 int
@@ -900,6 +1243,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_opt_parse_value, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_args_and_shortcuts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_file_unusable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_redaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
@@ -909,6 +1255,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tables_consistent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docs_up_to_date, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_man_page_up_to_date, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,15 @@
+/*
+ * export_libarchive.h — libarchive's <archive.h> for restore/export.c.
+ *
+ * The project's own archive/archive.h (the WAL archive) is found first by
+ * #include <archive.h>, because archive/ is on the include path. This header is
+ * included as <export_libarchive.h> (found through -I restore) and takes the next
+ * archive.h on the search path, which is libarchive's in the system directories.
+ */
+#ifndef DRB_EXPORT_LIBARCHIVE_H
+#define DRB_EXPORT_LIBARCHIVE_H
+
+#include_next <archive.h>
+#include <archive_entry.h>
+
+#endif
