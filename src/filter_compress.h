@@ -1,7 +1,8 @@
 /*
  * filter_compress.h — streaming compression and decompression filters.
  *
- * Types (repo.h compress_type): zstd (one zstd frame, ZSTD_compressStream2), lz4 (one LZ4
+ * Types (repo.h compress_type): zstd (one zstd frame, ZSTD_compressStream2; repo.c also
+ * writes objects as several independent 1 MiB frames, which this decompressor reads), lz4 (one LZ4
  * frame, LZ4F API), gz (one gzip member, zlib deflate with the gzip wrapper), none (bytes
  * pass through). The output of each is a standard stream the matching command-line tool
  * reads; the decompressors also accept several concatenated frames/members.
