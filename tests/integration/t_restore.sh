@@ -16,8 +16,8 @@
 # Refusals, each one line, non-zero, nothing written: a target outside the window, a
 # non-empty target, the running server's own directory, and hostile manifests ('..' path,
 # a link that is not a tablespace, a tablespace pointing into the target).
-pg_start rs || { fail "start a PostgreSQL cluster for the restore test"; return 0; }
-psql_r() { "$PG_BIN/psql" -X -q -At -h "$PG_RS_SOCK" -p "$PG_RS_PORT" -U postgres -d postgres "$@"; }
+pg_start rst || { fail "start a PostgreSQL cluster for the restore test"; return 0; }
+psql_r() { "$PG_BIN/psql" -X -q -At -h "$PG_RST_SOCK" -p "$PG_RST_PORT" -U postgres -d postgres "$@"; }
 as_pg() { su postgres -s /bin/sh -c "$1"; }
 py() { python3 - "$@"; }
 
@@ -43,23 +43,23 @@ archive-timeout=60
 expire-auto=n
 
 [rs]
-pg1-path=$PG_RS_DATA
-pg1-port=$PG_RS_PORT
-pg1-socket-path=$PG_RS_SOCK
+pg1-path=$PG_RST_DATA
+pg1-port=$PG_RST_PORT
+pg1-socket-path=$PG_RST_SOCK
 pg1-user=postgres
 EOC
 chown postgres:postgres "$conf"
 drb() { su postgres -s /bin/sh -c "TMPDIR=$T_DIR/tmp $BIN --config=$conf --stanza=rs $*"; }
 
 check "stanza-create (posix + Swift)" drb stanza-create
-cat >> "$PG_RS_DATA/postgresql.conf" <<EOC
+cat >> "$PG_RST_DATA/postgresql.conf" <<EOC
 archive_mode = on
 archive_command = '$BIN --config=$conf --stanza=rs archive-push %p'
 archive_timeout = 5
 max_wal_size = 256MB
 EOC
-as_pg "$PG_BIN/pg_ctl -D '$PG_RS_DATA' -l '$IT_DIR/pg-rs/server.log' -w -t 60 restart >/dev/null"
-"$PG_BIN/pgbench" -i -q -s 5 -h "$PG_RS_SOCK" -p "$PG_RS_PORT" -U postgres postgres > "$T_DIR/pgbench-init.log" 2>&1
+as_pg "$PG_BIN/pg_ctl -D '$PG_RST_DATA' -l '$IT_DIR/pg-rst/server.log' -w -t 60 restart >/dev/null"
+"$PG_BIN/pgbench" -i -q -s 5 -h "$PG_RST_SOCK" -p "$PG_RST_PORT" -U postgres postgres > "$T_DIR/pgbench-init.log" 2>&1
 psql_r -c "CREATE TABLE marker (id int PRIMARY KEY, at timestamptz NOT NULL)"
 # a tablespace: every restore relocates it next to its data directory (DIR.ts1)
 mkdir -p "$T_DIR/ts1"; chown postgres:postgres "$T_DIR/ts1"
@@ -83,7 +83,7 @@ last_label() {	# the newest backup in repo1's catalog
 # ---------------------------------------------------------------------------------------
 # markers, backups and targets while pgbench writes
 # ---------------------------------------------------------------------------------------
-"$PG_BIN/pgbench" -n -c 2 -T 30 -h "$PG_RS_SOCK" -p "$PG_RS_PORT" -U postgres postgres > "$T_DIR/pgbench.log" 2>&1 &
+"$PG_BIN/pgbench" -n -c 2 -T 30 -h "$PG_RST_SOCK" -p "$PG_RST_PORT" -U postgres postgres > "$T_DIR/pgbench.log" 2>&1 &
 load=$!
 sleep 1
 mark 1 >/dev/null
@@ -119,7 +119,7 @@ wait_archived() {	# wait_archived SOCK PORT
 	done
 	return 1
 }
-check "the WAL up to the last marker is archived" wait_archived "$PG_RS_SOCK" "$PG_RS_PORT"
+check "the WAL up to the last marker is archived" wait_archived "$PG_RST_SOCK" "$PG_RST_PORT"
 
 # ---------------------------------------------------------------------------------------
 # restore, start, check
@@ -285,11 +285,11 @@ check_fails "a non-empty target without --delta or --force is refused" 2 "not em
 	drb restore --pgdata="$RST/full"
 check_true "the non-empty target is untouched" '[ "$(ls -A "$RST/full")" = precious ] && [ "$(cat "$RST/full/precious")" = mine ]'
 
-before=$(ls -A "$PG_RS_DATA" | md5sum)
+before=$(ls -A "$PG_RST_DATA" | md5sum)
 check_fails "the directory of a running server is refused, even with --delta --force" 9 \
-	"PostgreSQL is running in $PG_RS_DATA \(pid [0-9]+\): stop it first" drb restore --pgdata="$PG_RS_DATA" --delta --force
+	"PostgreSQL is running in $PG_RST_DATA \(pid [0-9]+\): stop it first" drb restore --pgdata="$PG_RST_DATA" --delta --force
 check_true "the running server's directory is untouched and the server still answers" \
-	'[ "$(ls -A "$PG_RS_DATA" | md5sum)" = "$before" ] && [ "$(psql_r -c "SELECT 1")" = 1 ]'
+	'[ "$(ls -A "$PG_RST_DATA" | md5sum)" = "$before" ] && [ "$(psql_r -c "SELECT 1")" = 1 ]'
 
 # hostile manifests in repo1 under a fake label listed in the catalog (ordinary objects:
 # repo-get, edit, repo-put)
@@ -352,4 +352,4 @@ for f in backup.catalog backup.catalog.copy; do
 done
 drb --repo=1 repo-rm "stanza/rs/backup/$FAKE/backup.manifest" >/dev/null 2>&1
 drb --repo=1 repo-rm "stanza/rs/backup/$FAKE/backup.manifest.copy" >/dev/null 2>&1
-pg_stop "$PG_RS_DATA"
+pg_stop "$PG_RST_DATA"
