@@ -39,6 +39,7 @@
 #include "manifest.h"
 #include "mem.h"
 #include "pg.h"
+#include "timeutil.h"
 
 #define SEG_NAME_LEN 24
 
@@ -220,15 +221,6 @@ print_summary(const manifest_header *h, double secs)
 	fflush(stdout);
 }
 
-static double
-wall_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int
 cmd_backup(config_t *cfg)
 {
@@ -251,7 +243,7 @@ cmd_backup(config_t *cfg)
 	uint64_t	start_lsn = 0;
 	uint32_t	seg_size = 0;
 	uint8_t		manifest_sha[32];
-	double		t0 = wall_seconds();
+	double		t0 = clock_seconds();
 	bool		started = false;
 	int			rc = -1;
 
@@ -390,7 +382,7 @@ cmd_backup(config_t *cfg)
 		catalog_backup b;
 		const catalog_backup *p = parent ? catalog_find(&cats[i], parent->label) : NULL;
 
-		catalog_backup_from_header(&b, &h, p, wall_seconds() - t0, manifest_sha);
+		catalog_backup_from_header(&b, &h, p, clock_seconds() - t0, manifest_sha);
 		b.repo_size = backup_job_repo_size(job, i);
 		catalog_add(&cats[i], &b);
 		catalog_backup_clear(&b);
@@ -401,7 +393,7 @@ cmd_backup(config_t *cfg)
 			goto out;
 		}
 	}
-	print_summary(&h, wall_seconds() - t0);
+	print_summary(&h, clock_seconds() - t0);
 	rc = 0;
 
 out:

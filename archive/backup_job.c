@@ -22,10 +22,12 @@
 #include "backup_file.h"
 #include "backup_job.h"
 #include "error.h"
+#include "fileutil.h"
 #include "log.h"
 #include "mem.h"
 #include "page_checksum.h"
 #include "pgdata.h"
+#include "progress.h"
 
 #define REF_MAX		256			/* labels a manifest may refer to */
 
@@ -355,30 +357,6 @@ job_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : 1;
 }
 
-static int
-scan_file_open(void)
-{
-	const char *dir = getenv("TMPDIR");
-	int			fd;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/tmp";
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-	{
-		char	   *tmpl = xasprintf("%s/drbackup-scan.XXXXXX", dir);
-
-		fd = mkstemp(tmpl);
-		if (fd >= 0)
-			unlink(tmpl);
-		free(tmpl);
-	}
-	if (fd < 0)
-		err_set(DRB_ERR_STORAGE, "unable to create a temporary file in '%s': %s", dir,
-				strerror(errno));
-	return fd;
-}
-
 backup_job *
 backup_job_scan(const backup_job_settings *s)
 {
@@ -396,7 +374,7 @@ backup_job_scan(const backup_job_settings *s)
 		return NULL;
 	}
 	ref_index(j, s->label);		/* refs[0]: this backup */
-	j->fd = scan_file_open();
+	j->fd = tmpfile_open("scan");
 	if (j->fd < 0 || (j->out = fdopen(dup(j->fd), "w")) == NULL)
 	{
 		if (j->fd >= 0)
@@ -622,59 +600,16 @@ worker_main(void *arg)
 	return NULL;
 }
 
-static void
-format_bytes(uint64_t b, char *out, size_t len)
-{
-	if (b >= (uint64_t) 1 << 30)
-		snprintf(out, len, "%.1f GiB", (double) b / (1 << 30));
-	else if (b >= (uint64_t) 1 << 20)
-		snprintf(out, len, "%.1f MiB", (double) b / (1 << 20));
-	else
-		snprintf(out, len, "%.1f KiB", (double) b / 1024);
-}
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-progress(backup_job *j, double start, bool last)
-{
-	uint64_t	done = atomic_load(&j->done_bytes);
-	double		el = now_seconds() - start;
-	double		rate = el > 0 ? done / el : 0;
-	uint64_t	total = j->copy_bytes > done ? j->copy_bytes : done;
-	double		eta = rate > 0 ? (total - done) / rate : 0;
-	char		a[32],
-				b[32],
-				c[32];
-	int			width = 30;
-	int			fill = total ? (int) ((double) done * width / total) : width;
-
-	format_bytes(done, a, sizeof(a));
-	format_bytes(total, b, sizeof(b));
-	format_bytes((uint64_t) rate, c, sizeof(c));
-	fprintf(stderr, "\r[%-*.*s] %s / %s  %s/s  ETA %02d:%02d%s", width, fill,
-			"##############################", a, b, c, (int) eta / 60, (int) eta % 60,
-			last ? "\n" : "");
-	fflush(stderr);
-}
-
 int
 backup_job_run(backup_job *j)
 {
 	int			nthreads = j->s.process_max < 1 ? 1 : j->s.process_max;
 	pthread_t  *t = xcalloc((size_t) nthreads, sizeof(*t));
 	bool	   *started = xcalloc((size_t) nthreads, sizeof(*started));
-	bool		tty = isatty(STDERR_FILENO) && log_console_level() < LOG_INFO;
-	double		start = now_seconds();
+	progress	bar;
 	size_t		nstarted = 0;
 
+	progress_start(&bar, j->copy_bytes);
 	if ((size_t) nthreads > j->njobs)
 		nthreads = j->njobs ? (int) j->njobs : 1;
 	for (int i = 0; i < nthreads; i++)
@@ -683,11 +618,11 @@ backup_job_run(backup_job *j)
 	if (nstarted == 0)
 		worker_main(j);
 	/* each thread takes one index past the last job on its way out */
-	if (tty)
+	if (bar.on)
 	{
 		while (atomic_load(&j->next_job) < j->njobs + nstarted && !atomic_load(&j->failed))
 		{
-			progress(j, start, false);
+			progress_update(&bar, atomic_load(&j->done_bytes));
 			for (int k = 0; k < 10 && atomic_load(&j->next_job) < j->njobs + nstarted; k++)
 				usleep(100 * 1000);
 		}
@@ -695,8 +630,7 @@ backup_job_run(backup_job *j)
 	for (int i = 0; i < nthreads; i++)
 		if (started[i])
 			pthread_join(t[i], NULL);
-	if (tty)
-		progress(j, start, true);
+	progress_finish(&bar, atomic_load(&j->done_bytes));
 	free(t);
 	free(started);
 	if (j->failed)

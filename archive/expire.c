@@ -25,6 +25,7 @@
 #include "lock.h"
 #include "log.h"
 #include "mem.h"
+#include "timeutil.h"
 
 #define SECONDS_PER_DAY		INT64_C(86400)
 #define DEFAULT_SEG_SIZE	(16u * 1024u * 1024u)
@@ -310,16 +311,6 @@ expire_plan_free(expire_plan_t *p)
  * The command
  * ------------------------------------------------------------------------------------- */
 
-/* "2026-11-21T05:00:12Z" */
-static void
-format_utc(int64_t t, char out[32])
-{
-	time_t		tt = (time_t) t;
-	struct tm	tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, 32, "@%" PRId64, t);
-}
 
 typedef struct path_list
 {
@@ -410,7 +401,8 @@ print_plan(const archive_repo *r, const catalog *c, const expire_plan_t *plan)
 	{
 		const catalog_backup *b = catalog_find(c, plan->backups[i]);
 
-		format_utc(b->stop_time, when);
+		if (!format_utc(b->stop_time, when, sizeof(when)))
+			snprintf(when, sizeof(when), "@%" PRId64, b->stop_time);
 		printf("repository %d: expire backup %s (%s, stopped %s)\n", r->index, b->label,
 			   backup_type_name(b->type), when);
 	}

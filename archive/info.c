@@ -26,6 +26,7 @@
 #include "catalog.h"
 #include "command.h"
 #include "error.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "mem.h"
 #include "wal_inventory.h"
@@ -46,60 +47,10 @@ typedef struct info_repo
  * Small formatting helpers
  * ------------------------------------------------------------------------------------- */
 
-/* ISO-8601 UTC, "2026-11-21T05:00:12Z". */
-static json_t *
-json_time(int64_t t)
-{
-	time_t		tt = (time_t) t;
-	struct tm	tm;
-	char		out[32];
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return json_null();
-	return json_string(out);
-}
-
-/* PostgreSQL's LSN notation, "0/4000028". */
-static json_t *
-json_lsn(uint64_t lsn)
-{
-	char		out[24];
-
-	snprintf(out, sizeof(out), "%X/%X", (unsigned) (lsn >> 32), (unsigned) lsn);
-	return json_string(out);
-}
-
 static json_t *
 json_u64(uint64_t v)
 {
 	return json_integer((json_int_t) v);
-}
-
-/*
- * A JSON string of free text (error messages, restore-test notes): bytes that are not
- * valid UTF-8 become '?' instead of losing the whole value.
- */
-static json_t *
-json_text(const char *s)
-{
-	json_t	   *j = json_string(s);
-	char	   *copy;
-
-	if (j)
-		return j;
-	copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char) *p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
-static json_t *
-json_str_or_null(const char *s)
-{
-	return s ? json_text(s) : json_null();
 }
 
 /* Segment name of a position on a timeline (inverse of wal_segment_position). */
@@ -135,11 +86,11 @@ restore_test_json(const catalog_restore_test *t)
 	if (!t->present)
 		return json_null();
 	return json_pack("{s:o, s:b, s:f, s:o, s:o}",
-					 "time", json_time(t->time),
+					 "time", jval_utc(t->time),
 					 "success", t->success,
 					 "duration", t->duration,
-					 "target", json_str_or_null(t->target),
-					 "failed-check", json_str_or_null(t->failed_check));
+					 "target", jval_text(t->target),
+					 "failed-check", jval_text(t->failed_check));
 }
 
 static json_t *
@@ -154,19 +105,19 @@ backup_json(const catalog_backup *b, const wal_inventory *inv)
 		json_array_append_new(refs, json_string(b->references[i]));
 	json_object_set_new(o, "label", json_string(b->label));
 	json_object_set_new(o, "type", json_string(backup_type_name(b->type)));
-	json_object_set_new(o, "parent", json_str_or_null(b->parent));
+	json_object_set_new(o, "parent", jval_text(b->parent));
 	json_object_set_new(o, "references", refs);
 	json_object_set_new(o, "status", json_string("complete"));
-	json_object_set_new(o, "start-time", json_time(b->start_time));
-	json_object_set_new(o, "stop-time", json_time(b->stop_time));
+	json_object_set_new(o, "start-time", jval_utc(b->start_time));
+	json_object_set_new(o, "stop-time", jval_utc(b->stop_time));
 	json_object_set_new(o, "duration", json_real(b->duration));
-	json_object_set_new(o, "start-lsn", json_lsn(b->start_lsn));
-	json_object_set_new(o, "stop-lsn", json_lsn(b->stop_lsn));
+	json_object_set_new(o, "start-lsn", jval_lsn(b->start_lsn));
+	json_object_set_new(o, "stop-lsn", jval_lsn(b->stop_lsn));
 	json_object_set_new(o, "timeline", json_integer(b->timeline));
 	json_object_set_new(o, "wal-start", json_string(b->wal_start));
 	json_object_set_new(o, "wal-stop", json_string(b->wal_stop));
 	json_object_set_new(o, "wal-present", json_boolean(wal_present));
-	json_object_set_new(o, "wal-missing", json_str_or_null(missing));
+	json_object_set_new(o, "wal-missing", jval_text(missing));
 	json_object_set_new(o, "system-id", json_sprintf("%" PRIu64, b->system_id));
 	json_object_set_new(o, "pg-version", json_integer(b->pg_version));
 	json_object_set_new(o, "size", json_u64(b->size));
@@ -217,7 +168,7 @@ timeline_json(const wal_inventory *inv, size_t ri, size_t rend)
 		total += r->count;
 		json_array_append_new(ranges, json_pack("{s:s, s:s, s:I, s:o}", "first", r->first,
 												"last", r->last, "count", (json_int_t) r->count,
-												"last-archived", json_time(r->last_mtime)));
+												"last-archived", jval_utc(r->last_mtime)));
 		if (i + 1 < rend)
 		{
 			uint64_t	after = name_position(r->last, inv->seg_size) + 1;
@@ -318,10 +269,10 @@ window_json(const catalog *c, const wal_inventory *inv)
 	run = range_of(inv, newest->wal_start);
 	latest = run && run->last_mtime > newest->stop_time ? run->last_mtime : newest->stop_time;
 	return json_pack("{s:o, s:s, s:o, s:o, s:b}",
-					 "earliest", json_time(oldest->stop_time),
+					 "earliest", jval_utc(oldest->stop_time),
 					 "earliest-backup", oldest->label,
-					 "latest", json_time(latest),
-					 "latest-segment", json_str_or_null(run ? run->last : NULL),
+					 "latest", jval_utc(latest),
+					 "latest-segment", jval_text(run ? run->last : NULL),
 					 "continuous", run != NULL && run == range_of(inv, oldest->wal_start));
 }
 
@@ -329,7 +280,7 @@ static json_t *
 repo_error_json(int index, drb_err kind, const char *message)
 {
 	return json_pack("{s:i, s:s, s:{s:s, s:o}}", "repo", index, "status", "error",
-					 "error", "kind", err_kind_name(kind), "message", json_text(message));
+					 "error", "kind", err_kind_name(kind), "message", jval_text(message));
 }
 
 /* Everything about stanza in one open repository; *failed set when it could not be read. */

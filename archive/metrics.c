@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +39,7 @@
 #include "catalog.h"
 #include "command.h"
 #include "error.h"
+#include "fileutil.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics_names.h"
@@ -275,71 +275,6 @@ render(buf_t *b, const char *stanza, const repo_metrics *m, int n, int64_t now)
  * ------------------------------------------------------------------------------------- */
 
 static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t) w;
-	}
-	return 0;
-}
-
-/*
- * Replace path with text atomically: "<path>.drbtmp.<pid>" (0644) written, fsynced and
- * renamed over path, then the directory fsynced. Nothing is left behind on failure.
- */
-static int
-write_file_atomic(const char *path, const buf_t *text)
-{
-	char	   *tmp = xasprintf("%s.drbtmp.%ld", path, (long) getpid());
-	char	   *dircopy = xstrdup(path);
-	int			fd;
-	int			dfd;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-	{
-		err_set(errno == ENOENT ? DRB_ERR_NOT_FOUND : DRB_ERR_STORAGE,
-				"unable to create '%s': %s", tmp, strerror(errno));
-		goto fail;
-	}
-	if (fchmod(fd, 0644) != 0 || write_all(fd, text->data, text->len) != 0 || fsync(fd) != 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to write '%s': %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		goto fail;
-	}
-	if (close(fd) != 0 || rename(tmp, path) != 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to rename '%s' to '%s': %s", tmp, path,
-				strerror(errno));
-		unlink(tmp);
-		goto fail;
-	}
-	dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-	{
-		(void) fsync(dfd);
-		close(dfd);
-	}
-	free(tmp);
-	free(dircopy);
-	return 0;
-fail:
-	free(tmp);
-	free(dircopy);
-	return -1;
-}
-
-static int
 write_stdout(const buf_t *text)
 {
 	if (fwrite(text->data, 1, text->len, stdout) != text->len || fflush(stdout) != 0)
@@ -386,7 +321,7 @@ cmd_metrics(config_t *cfg)
 	render(&text, stanza, m, n, (int64_t) time(NULL));
 	if (output == NULL || strcmp(output, "-") == 0)
 		rc = write_stdout(&text);
-	else if ((rc = write_file_atomic(output, &text)) != 0)
+	else if ((rc = file_write_atomic(output, text.data, text.len, 0644)) != 0)
 		err_wrap("unable to write the metrics file '%s'", output);
 	buf_free(&text);
 	return rc;

@@ -50,6 +50,7 @@
 #include "filter_hash.h"
 #include "log.h"
 #include "mem.h"
+#include "object_plan.h"
 #include "pg_manifest.h"
 #include "restore.h"
 
@@ -75,16 +76,6 @@ typedef struct xentry
 	char		path[EXPORT_PATH_MAX + 1];
 } xentry;
 
-/* The files one object holds, by record position (sorted by offset once planned). */
-typedef struct xgroup
-{
-	char	   *ref;
-	char	   *object;
-	uint64_t   *pos;
-	size_t		n;
-	size_t		cap;
-} xgroup;
-
 typedef struct export_run
 {
 	repo_t	   *repo;
@@ -95,11 +86,7 @@ typedef struct export_run
 	char	   *workdir;		/* temporary files (records, WAL, backup_manifest) */
 	int			rec_fd;
 	uint64_t	rec_end;
-	xgroup	   *groups;			/* in the order the manifest first names each object */
-	size_t		ngroups;
-	size_t		groups_cap;
-	size_t	   *slots;			/* hash table: group index + 1, 0 = free */
-	size_t		nslots;
+	object_plan plan;			/* the files by object: the groups */
 	pg_manifest *pgm;
 	bool		have_pg_wal;	/* the manifest lists pg_wal/ */
 	bool		have_archive_status;
@@ -209,64 +196,6 @@ tar_add_file(export_run *run, const char *path, const char *local, uint32_t mode
 /* Plan                                                                                 */
 /* ------------------------------------------------------------------------------------ */
 
-static uint64_t
-group_hash(const char *ref, const char *object)
-{
-	uint64_t	h = UINT64_C(1469598103934665603);
-
-	for (const char *p = ref; *p; p++)
-		h = (h ^ (uint8_t) *p) * UINT64_C(1099511628211);
-	h = (h ^ '/') * UINT64_C(1099511628211);
-	for (const char *p = object; *p; p++)
-		h = (h ^ (uint8_t) *p) * UINT64_C(1099511628211);
-	return h;
-}
-
-static void
-slots_rebuild(export_run *run)
-{
-	size_t		n = run->nslots ? run->nslots * 2 : 256;
-
-	free(run->slots);
-	run->slots = xcalloc(n, sizeof(size_t));
-	run->nslots = n;
-	for (size_t g = 0; g < run->ngroups; g++)
-	{
-		size_t		i = group_hash(run->groups[g].ref, run->groups[g].object) & (n - 1);
-
-		while (run->slots[i])
-			i = (i + 1) & (n - 1);
-		run->slots[i] = g + 1;
-	}
-}
-
-/* The group of (ref, object), created at its first mention. */
-static xgroup *
-group_of(export_run *run, const char *ref, const char *object)
-{
-	size_t		i;
-
-	if (run->ngroups * 2 >= run->nslots)
-		slots_rebuild(run);
-	i = group_hash(ref, object) & (run->nslots - 1);
-	while (run->slots[i])
-	{
-		xgroup	   *g = &run->groups[run->slots[i] - 1];
-
-		if (strcmp(g->ref, ref) == 0 && strcmp(g->object, object) == 0)
-			return g;
-		i = (i + 1) & (run->nslots - 1);
-	}
-	if (run->ngroups == run->groups_cap)
-	{
-		run->groups_cap = run->groups_cap ? run->groups_cap * 2 : 64;
-		run->groups = xrealloc(run->groups, run->groups_cap * sizeof(xgroup));
-	}
-	run->groups[run->ngroups] = (xgroup) {xstrdup(ref), xstrdup(object), NULL, 0, 0};
-	run->slots[i] = ++run->ngroups;
-	return &run->groups[run->ngroups - 1];
-}
-
 static int
 rec_read(const export_run *run, uint64_t pos, xentry *e)
 {
@@ -344,7 +273,7 @@ plan_entry(export_run *run, const manifest_entry *e, const uint8_t empty_sha[32]
 	}
 	{
 		xrec		r = {e->size, e->offset, e->mtime, e->mode, (uint32_t) plen, {0}};
-		xgroup	   *g = group_of(run, e->ref, e->object);
+		size_t		g = object_plan_group(&run->plan, e->ref, e->object);
 
 		memcpy(r.sha256, e->sha256, 32);
 		if (pwrite(run->rec_fd, &r, sizeof(r), (off_t) run->rec_end) != (ssize_t) sizeof(r) ||
@@ -352,56 +281,31 @@ plan_entry(export_run *run, const manifest_entry *e, const uint8_t empty_sha[32]
 			(ssize_t) plen)
 			return err_set(DRB_ERR_STORAGE, "export: unable to write the records file in '%s': "
 						   "%m", run->workdir);
-		if (g->n == g->cap)
-		{
-			g->cap = g->cap ? g->cap * 2 : 8;
-			g->pos = xrealloc(g->pos, g->cap * sizeof(uint64_t));
-		}
-		g->pos[g->n++] = run->rec_end;
+		object_plan_add(&run->plan, g, run->rec_end, e->size);
 		run->rec_end += sizeof(r) + plen;
 	}
 	return 0;
 }
 
-typedef struct span
+/*
+ * One object's files: their records read back (tarw_load, for planning too) and, while
+ * fetching, written into the tar (tarw_ops).
+ */
+typedef struct tar_writer
 {
-	uint64_t	offset;
-	uint64_t	size;
-	uint64_t	pos;
-} span;
+	export_run *run;
+	xentry	   *e;				/* the current file's record */
+} tar_writer;
 
 static int
-span_cmp(const void *a, const void *b)
+tarw_load(void *arg, uint64_t pos, object_file *f)
 {
-	const span *x = a,
-			   *y = b;
+	tar_writer *w = arg;
 
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-/* Sort a group by offset; files that overlap in their object are hostile. */
-static int
-plan_group(export_run *run, xgroup *g, xentry *e)
-{
-	span	   *sp = xmalloc(g->n * sizeof(span));
-	int			rc = 0;
-
-	for (size_t i = 0; i < g->n && rc == 0; i++)
-	{
-		rc = rec_read(run, g->pos[i], e);
-		sp[i] = (span) {e->r.offset, e->r.size, g->pos[i]};
-	}
-	if (rc == 0)
-		qsort(sp, g->n, sizeof(span), span_cmp);
-	for (size_t i = 0; i < g->n && rc == 0; i++)
-	{
-		if (i > 0 && sp[i].offset < sp[i - 1].offset + sp[i - 1].size)
-			rc = err_set(DRB_ERR_INTEGRITY, "two files overlap in object '%s' of backup %s "
-						 "(offset %" PRIu64 ")", g->object, g->ref, sp[i].offset);
-		g->pos[i] = sp[i].pos;
-	}
-	free(sp);
-	return rc;
+	if (rec_read(w->run, pos, w->e) != 0)
+		return -1;
+	*f = (object_file) {w->e->path, w->e->r.offset, w->e->r.size, w->e->r.sha256};
+	return 1;
 }
 
 /* Read the manifest; directories and empty files go into the tar, the rest is planned. */
@@ -411,7 +315,7 @@ plan(export_run *run, manifest_header *h)
 	manifest_reader *r = manifest_reader_open(run->repo, run->stanza, run->label, h);
 	manifest_entry e;
 	uint8_t		empty_sha[32];
-	xentry	   *xe;
+	tar_writer	w;
 	int			rc;
 
 	if (r == NULL)
@@ -426,10 +330,11 @@ plan(export_run *run, manifest_header *h)
 	manifest_reader_close(r);
 	if (rc != 0)
 		return err_wrap("manifest of backup %s", run->label);
-	xe = xmalloc(sizeof(xentry));
-	for (size_t i = 0; i < run->ngroups && rc == 0; i++)
-		rc = plan_group(run, &run->groups[i], xe);
-	free(xe);
+	w.run = run;
+	w.e = xmalloc(sizeof(xentry));
+	for (size_t i = 0; i < run->plan.ngroups && rc == 0; i++)
+		rc = object_plan_sort(&run->plan.groups[i], tarw_load, &w);
+	free(w.e);
 	return rc;
 }
 
@@ -437,165 +342,53 @@ plan(export_run *run, manifest_header *h)
 /* Fetch: an object's plain stream cut into tar entries                                 */
 /* ------------------------------------------------------------------------------------ */
 
-typedef struct cutter
+static int
+tarw_open(void *arg, const object_file *f)
 {
-	filter_t	base;
-	export_run *run;
-	const xgroup *g;
-	const char *object;			/* object path, for messages */
-	size_t		idx;			/* current file in g->pos */
-	bool		loaded;			/* e holds g->pos[idx] */
-	bool		open;			/* its tar header is written */
-	xentry	   *e;
-	uint64_t	pos;			/* in the object's plain stream */
-	EVP_MD_CTX *md;
-} cutter;
+	tar_writer *w = arg;
+
+	return tar_header(w->run, f->path, false, w->e->r.mode, w->e->r.mtime, f->size);
+}
 
 static int
-cut_load(cutter *c)
+tarw_write(void *arg, const object_file *f, const uint8_t *data, size_t len)
 {
-	if (c->idx >= c->g->n)
-		return 0;
-	if (rec_read(c->run, c->g->pos[c->idx], c->e) != 0)
+	tar_writer *w = arg;
+
+	return tar_data(w->run, f->path, data, len);
+}
+
+/* The file's last byte is in the tar and checked: into backup_manifest. */
+static int
+tarw_close(void *arg, const object_file *f)
+{
+	tar_writer *w = arg;
+
+	if (pg_manifest_add(w->run->pgm, f->path, f->size, w->e->r.mtime, f->sha256) != 0)
 		return -1;
-	if (c->e->r.offset < c->pos)
-		return err_set(DRB_ERR_INTEGRITY, "'%s' starts at offset %" PRIu64 " of object '%s', "
-					   "before the end of the previous file", c->e->path, c->e->r.offset,
-					   c->object);
-	c->loaded = true;
+	w->run->files++;
+	w->run->bytes += f->size;
 	return 0;
 }
 
-static int
-cut_open(cutter *c)
-{
-	if (tar_header(c->run, c->e->path, false, c->e->r.mode, c->e->r.mtime, c->e->r.size) != 0)
-		return -1;
-	if (EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)
-		return err_set(DRB_ERR_INTEGRITY, "SHA-256 initialisation failed");
-	c->open = true;
-	return 0;
-}
-
-/* The file's last byte is in the tar: its checksum must be the manifest's. */
-static int
-cut_close(cutter *c)
-{
-	uint8_t		sha[32];
-	unsigned int len = 0;
-
-	EVP_DigestFinal_ex(c->md, sha, &len);
-	c->open = false;
-	if (memcmp(sha, c->e->r.sha256, 32) != 0)
-	{
-		char		want[65],
-					got[65];
-
-		hex_encode(c->e->r.sha256, 32, want);
-		hex_encode(sha, 32, got);
-		return err_set(DRB_ERR_INTEGRITY, "'%s' (%" PRIu64 " bytes at offset %" PRIu64 " of "
-					   "object '%s') has SHA-256 %s, the manifest says %s", c->e->path,
-					   c->e->r.size, c->e->r.offset, c->object, got, want);
-	}
-	if (pg_manifest_add(c->run->pgm, c->e->path, c->e->r.size, c->e->r.mtime,
-						c->e->r.sha256) != 0)
-		return -1;
-	c->run->files++;
-	c->run->bytes += c->e->r.size;
-	c->loaded = false;
-	c->idx++;
-	return 0;
-}
-
-static int
-cut_process(filter_t *f, const uint8_t *in, size_t len)
-{
-	cutter	   *c = (cutter *) f;
-
-	while (len > 0)
-	{
-		uint64_t	start,
-					end;
-		size_t		n;
-
-		if (!c->loaded && cut_load(c) != 0)
-			return -1;
-		if (!c->loaded)
-		{
-			c->pos += len;		/* bytes after the last file: not ours */
-			return 0;
-		}
-		start = c->e->r.offset;
-		end = start + c->e->r.size;
-		if (c->pos < start)
-		{
-			n = start - c->pos < len ? (size_t) (start - c->pos) : len;
-			c->pos += n;
-			in += n;
-			len -= n;
-			continue;
-		}
-		if (!c->open && cut_open(c) != 0)
-			return -1;
-		n = end - c->pos < len ? (size_t) (end - c->pos) : len;
-		EVP_DigestUpdate(c->md, in, n);
-		if (tar_data(c->run, c->e->path, in, n) != 0)
-			return -1;
-		c->pos += n;
-		in += n;
-		len -= n;
-		if (c->pos == end && cut_close(c) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int
-cut_finish(filter_t *f)
-{
-	cutter	   *c = (cutter *) f;
-
-	if (!c->loaded && cut_load(c) != 0)
-		return -1;
-	if (c->loaded)
-		return err_set(DRB_ERR_INTEGRITY, "object '%s' ends at byte %" PRIu64 ", before the end "
-					   "of '%s' (%" PRIu64 " bytes at offset %" PRIu64 ")", c->object, c->pos,
-					   c->e->path, c->e->r.size, c->e->r.offset);
-	return 0;
-}
-
-static void
-cut_destroy(filter_t *f)
-{
-	cutter	   *c = (cutter *) f;
-
-	EVP_MD_CTX_free(c->md);
-	free(c->e);
-	free(c);
-}
-
-static const filter_ops cut_ops = {"export-tar-cutter", cut_process, cut_finish, cut_destroy};
+static const object_split_ops tarw_ops = {tarw_load, tarw_open, tarw_write, tarw_close};
 
 /* Read one object and write its files into the tar. */
 static int
-fetch_group(export_run *run, const xgroup *g)
+fetch_group(export_run *run, const object_group *g)
 {
 	char	   *object = backup_object_path(run->stanza, g->ref, g->object);
-	cutter	   *c = xcalloc(1, sizeof(*c));
+	tar_writer	w = {run, xmalloc(sizeof(xentry))};
+	filter_t   *sp = object_splitter_new(g, object, &tarw_ops, &w);
 	repo_object_result res = {0};
 	int			rc;
 
-	c->base.ops = &cut_ops;
-	c->run = run;
-	c->g = g;
-	c->object = object;
-	c->e = xmalloc(sizeof(xentry));
-	c->md = EVP_MD_CTX_new();
-	if (c->md == NULL)
-		rc = err_set(DRB_ERR_INTERNAL, "out of memory for SHA-256");
+	if (sp == NULL)
+		rc = -1;
 	else
-		rc = repo_get(run->repo, object, &c->base, NULL, &res);
-	filter_chain_free(&c->base);
+		rc = repo_get(run->repo, object, sp, NULL, &res);
+	filter_chain_free(sp);
+	free(w.e);
 	if (rc != 0)
 		err_wrap("unable to export from object '%s'", object);
 	free(object);
@@ -778,14 +571,7 @@ remove_workdir(const char *dir, pg_manifest *pgm)
 static void
 export_run_free(export_run *run)
 {
-	for (size_t i = 0; i < run->ngroups; i++)
-	{
-		free(run->groups[i].ref);
-		free(run->groups[i].object);
-		free(run->groups[i].pos);
-	}
-	free(run->groups);
-	free(run->slots);
+	object_plan_free(&run->plan);
 	free(run->copy_buf);
 	if (run->rec_fd >= 0)
 		close(run->rec_fd);
@@ -820,8 +606,8 @@ export_contents(export_run *run, const archive_ctx *ctx, manifest_header *h)
 		return err_wrap("export: backup_manifest");
 	if (records_open(run) != 0 || plan(run, h) != 0)
 		return -1;
-	for (size_t i = 0; i < run->ngroups; i++)
-		if (fetch_group(run, &run->groups[i]) != 0)
+	for (size_t i = 0; i < run->plan.ngroups; i++)
+		if (fetch_group(run, &run->plan.groups[i]) != 0)
 			return -1;
 	if (export_backup_label(run, h) != 0 || export_wal(run, ctx, h) != 0)
 		return -1;

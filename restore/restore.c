@@ -38,6 +38,7 @@
 #include "mem.h"
 #include "pg_manifest.h"
 #include "restore.h"
+#include "timeutil.h"
 
 #define DEFAULT_SEG_SIZE	(16u * 1024 * 1024)
 
@@ -389,15 +390,6 @@ target_text(const restore_target *t)
 	return (char *) buf_cstr(&b);
 }
 
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* --- the repositories --- */
 
 restore_repos *
@@ -507,7 +499,7 @@ restore_perform(const config_t *cfg, restore_repos *given_rr, const restore_requ
 	char	   *cmd = NULL;
 	char	   *settings = NULL;
 	manifest_header h = {0};
-	double		t0 = now_seconds();
+	double		t0 = clock_seconds();
 	double		t1;
 	int			rc = -1;
 
@@ -566,7 +558,7 @@ restore_perform(const config_t *cfg, restore_repos *given_rr, const restore_requ
 				 out->pgdata);
 		goto out;
 	}
-	t1 = now_seconds();
+	t1 = clock_seconds();
 	out->choose_seconds = t1 - t0;
 
 	/* 4. the data directory */
@@ -604,7 +596,7 @@ restore_perform(const config_t *cfg, restore_repos *given_rr, const restore_requ
 				 chosen->label, out->pgdata);
 		goto out;
 	}
-	out->files_seconds = now_seconds() - t1;
+	out->files_seconds = clock_seconds() - t1;
 	rc = 0;
 out:
 	manifest_header_free(&h);
@@ -633,7 +625,7 @@ cmd_restore(config_t *cfg)
 {
 	restore_request req = {0};
 	restore_outcome out = {0};
-	double		t0 = now_seconds();
+	double		t0 = clock_seconds();
 	int			rc;
 
 	if (restore_target_parse(cfg, &req.target) != 0)
@@ -655,7 +647,7 @@ cmd_restore(config_t *cfg)
 		printf("restore of backup %s to %s complete: %" PRIu64 " files%s, %.1f MiB (%.1f MiB "
 			   "fetched), %.1f s; start PostgreSQL to recover to %s\n", out.label, out.pgdata,
 			   out.files.files, counts, out.size / 1048576.0,
-			   out.files.fetched_bytes / 1048576.0, now_seconds() - t0, target);
+			   out.files.fetched_bytes / 1048576.0, clock_seconds() - t0, target);
 		fflush(stdout);
 		free(target);
 	}

@@ -19,13 +19,14 @@
  *           directories (0700 until the end), tablespace links and empty files, in
  *           manifest order.
  *  fetch    process-max threads take the objects biggest first. An object is read once
- *           (repo_get) into a splitter sink that cuts its plain stream into the files at
- *           their offsets, hashes each file while writing it and checks its size and
- *           SHA-256 at its end; bytes of files not needed are discarded. With --delta the
- *           existing files of the object are hashed first, matching ones are kept, and
- *           the object is fetched only when one differs; a fetched file is written to
- *           "<file>.drbtmp" and renamed over the old one once verified, so a failed delta
- *           restore never leaves a half file under the real name.
+ *           (repo_get) into a splitter sink (object_plan.h) that cuts its plain stream
+ *           into the files at their offsets, hashes each file while writing it and checks
+ *           its size and SHA-256 at its end; bytes of files not needed are discarded.
+ *           With --delta the existing files of the object are hashed first, matching
+ *           ones are kept, and the object is fetched only when one differs; a fetched
+ *           file is written to "<file>.drbtmp" and renamed over the old one once
+ *           verified, so a failed delta restore never leaves a half file under the real
+ *           name.
  *
  * At the end: modes and mtimes of directories, backup_label and tablespace_map from the
  * header (tablespace_map with the relocated paths), syncfs of the target and of each
@@ -49,8 +50,11 @@
 #include <openssl/evp.h>
 
 #include "error.h"
+#include "fileutil.h"
 #include "log.h"
 #include "mem.h"
+#include "object_plan.h"
+#include "progress.h"
 #include "restore.h"
 
 #define STR_MAX			4096	/* longest path or link destination in a record */
@@ -81,17 +85,6 @@ typedef struct entry
 	char		link[STR_MAX];
 } entry;
 
-/* The files whose bytes one object holds. */
-typedef struct group
-{
-	char	   *ref;			/* label of the backup holding the object */
-	char	   *object;			/* e.g. "data/b000017" */
-	uint64_t   *pos;			/* record positions, sorted by offset once planned */
-	size_t		n;
-	size_t		cap;
-	uint64_t	bytes;			/* sum of the files' sizes */
-} group;
-
 /* A tablespace link of the manifest and where it points on this host. */
 typedef struct tblspc
 {
@@ -106,11 +99,7 @@ typedef struct restore_run
 	const manifest_header *h;
 	int			fd;				/* records file */
 	uint64_t	end;			/* bytes in it */
-	group	   *groups;
-	size_t		ngroups;
-	size_t		groups_cap;
-	size_t	   *slots;			/* hash table of groups: index + 1, 0 = free */
-	size_t		nslots;
+	object_plan plan;			/* the files by object: the groups */
 	size_t	   *order;			/* group indexes, biggest first */
 	tblspc	   *ts;
 	size_t		nts;
@@ -414,76 +403,6 @@ cursor_open(const restore_run *run)
 /* Plan                                                                                 */
 /* ------------------------------------------------------------------------------------ */
 
-static uint64_t
-key_hash(const char *ref, const char *object)
-{
-	uint64_t	h = UINT64_C(1469598103934665603);
-
-	for (const char *p = ref; *p; p++)
-		h = (h ^ (uint8_t) *p) * UINT64_C(1099511628211);
-	h = (h ^ '/') * UINT64_C(1099511628211);
-	for (const char *p = object; *p; p++)
-		h = (h ^ (uint8_t) *p) * UINT64_C(1099511628211);
-	return h;
-}
-
-static void
-slots_grow(restore_run *run)
-{
-	size_t		n = run->nslots ? run->nslots * 2 : 256;
-
-	free(run->slots);
-	run->slots = xcalloc(n, sizeof(size_t));
-	run->nslots = n;
-	for (size_t g = 0; g < run->ngroups; g++)
-	{
-		size_t		i = key_hash(run->groups[g].ref, run->groups[g].object) & (n - 1);
-
-		while (run->slots[i])
-			i = (i + 1) & (n - 1);
-		run->slots[i] = g + 1;
-	}
-}
-
-/* The group of (ref, object), created when new; its 1-based index. */
-static uint32_t
-group_of(restore_run *run, const char *ref, const char *object)
-{
-	size_t		i;
-
-	if (run->ngroups * 2 >= run->nslots)
-		slots_grow(run);
-	i = key_hash(ref, object) & (run->nslots - 1);
-	while (run->slots[i])
-	{
-		group	   *g = &run->groups[run->slots[i] - 1];
-
-		if (strcmp(g->ref, ref) == 0 && strcmp(g->object, object) == 0)
-			return (uint32_t) run->slots[i];
-		i = (i + 1) & (run->nslots - 1);
-	}
-	if (run->ngroups == run->groups_cap)
-	{
-		run->groups_cap = run->groups_cap ? run->groups_cap * 2 : 64;
-		run->groups = xrealloc(run->groups, run->groups_cap * sizeof(group));
-	}
-	run->groups[run->ngroups] = (group) {xstrdup(ref), xstrdup(object), NULL, 0, 0, 0};
-	run->slots[i] = ++run->ngroups;
-	return (uint32_t) run->ngroups;
-}
-
-static void
-group_add(group *g, uint64_t pos, uint64_t size)
-{
-	if (g->n == g->cap)
-	{
-		g->cap = g->cap ? g->cap * 2 : 8;
-		g->pos = xrealloc(g->pos, g->cap * sizeof(uint64_t));
-	}
-	g->pos[g->n++] = pos;
-	g->bytes += size;
-}
-
 /* "pg_tblspc/<oid>": *oid set. */
 static bool
 tablespace_link(const char *path, uint32_t *oid)
@@ -629,8 +548,10 @@ plan_entry(restore_run *run, FILE *out, parent_stack *st, const manifest_entry *
 		run->total_bytes += e->size;
 		if (e->size > 0)
 		{
-			r.group = group_of(run, e->ref, e->object);
-			group_add(&run->groups[r.group - 1], run->end, e->size);
+			size_t		g = object_plan_group(&run->plan, e->ref, e->object);
+
+			object_plan_add(&run->plan, g, run->end, e->size);
+			r.group = (uint32_t) (g + 1);
 		}
 	}
 	else
@@ -642,87 +563,69 @@ plan_entry(restore_run *run, FILE *out, parent_stack *st, const manifest_entry *
 	return 0;
 }
 
-typedef struct span
+/*
+ * One object's files: their records read back (writer_load, for planning too) and, while
+ * fetching, written into the target directory (writer_ops).
+ */
+typedef struct file_writer
 {
-	uint64_t	offset;
-	uint64_t	size;
-	uint64_t	pos;
-} span;
+	restore_run *run;
+	const char *object;			/* object path, for messages */
+	entry	   *e;				/* the current file's record */
+	char	   *abs;			/* the file's name in the target */
+	char	   *tmp;			/* where it is written (abs, or abs.drbtmp with --delta) */
+	int			fd;
+} file_writer;
 
+/* Stop early when another thread failed. */
 static int
-span_cmp(const void *a, const void *b)
+writer_check(const file_writer *w)
 {
-	const span *x = a,
-			   *y = b;
-
-	if (x->offset != y->offset)
-		return x->offset < y->offset ? -1 : 1;
+	if (atomic_load(&w->run->failed))
+		return err_set(DRB_ERR_INTERNAL, "restore stopped (another file failed)");
 	return 0;
 }
 
-/* Sort a group's positions by offset; overlapping files are hostile. */
+/* The record at pos, unless --delta kept the file. */
 static int
-plan_group(restore_run *run, group *g)
+writer_load(void *arg, uint64_t pos, object_file *f)
 {
-	span	   *sp = xmalloc(g->n * sizeof(span));
-	entry	   *e = xmalloc(sizeof(entry));
-	int			rc = 0;
+	file_writer *w = arg;
 
-	for (size_t i = 0; i < g->n && rc == 0; i++)
+	if (writer_check(w) != 0)
+		return -1;
+	if (pos & KEPT_BIT)
+		return 0;
+	if (rec_read(w->run, pos, w->e) != 0)
+		return -1;
+	*f = (object_file) {w->e->path, w->e->r.offset, w->e->r.size, w->e->r.sha256};
+	return 1;
+}
+
+/* After the object: a file left open (failed or mismatched) is removed, never kept half. */
+static void
+writer_release(file_writer *w)
+{
+	if (w->fd >= 0)
 	{
-		rc = rec_read(run, g->pos[i], e);
-		sp[i] = (span) {e->r.offset, e->r.size, g->pos[i]};
+		close(w->fd);
+		unlink(w->tmp);
 	}
-	if (rc == 0)
-		qsort(sp, g->n, sizeof(span), span_cmp);
-	for (size_t i = 0; i < g->n && rc == 0; i++)
-	{
-		if (i > 0 && sp[i].offset < sp[i - 1].offset + sp[i - 1].size)
-		{
-			rc = err_set(DRB_ERR_INTEGRITY, "two files overlap in object '%s' of backup %s "
-						 "(offset %" PRIu64 ")", g->object, g->ref, sp[i].offset);
-			break;
-		}
-		g->pos[i] = sp[i].pos;
-	}
-	free(sp);
-	free(e);
-	return rc;
+	free(w->e);
+	free(w->abs);
+	free(w->tmp);
 }
 
 static int
 order_cmp(const void *a, const void *b, void *arg)
 {
 	const restore_run *run = arg;
-	const group *x = &run->groups[*(const size_t *) a];
-	const group *y = &run->groups[*(const size_t *) b];
+	const object_group *x = &run->plan.groups[*(const size_t *) a];
+	const object_group *y = &run->plan.groups[*(const size_t *) b];
 
 	if (x->bytes != y->bytes)
 		return x->bytes > y->bytes ? -1 : 1;
 	return *(const size_t *) a < *(const size_t *) b ? -1 : 1;
-}
-
-static int
-records_open(void)
-{
-	const char *dir = getenv("TMPDIR");
-	int			fd;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/tmp";
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-	{
-		char	   *tmpl = xasprintf("%s/drbackup-restore.XXXXXX", dir);
-
-		fd = mkostemp(tmpl, O_CLOEXEC);
-		if (fd >= 0)
-			unlink(tmpl);
-		free(tmpl);
-	}
-	if (fd < 0)
-		err_set(DRB_ERR_STORAGE, "unable to create a temporary file in '%s': %m", dir);
-	return fd;
 }
 
 /* Read and check the whole manifest into the records file and the groups. */
@@ -735,7 +638,7 @@ plan(restore_run *run, manifest_reader *mr)
 	int			dupfd;
 	int			rc;
 
-	if ((run->fd = records_open()) < 0)
+	if ((run->fd = tmpfile_open("restore")) < 0)
 		return -1;
 	if ((dupfd = dup(run->fd)) < 0 || (out = fdopen(dupfd, "w")) == NULL)
 	{
@@ -764,13 +667,20 @@ plan(restore_run *run, manifest_reader *mr)
 		if (!run->reloc_used[i])
 			return err_set(DRB_ERR_USAGE, "tablespace-map names tablespace %s, but backup %s "
 						   "has no tablespace with that OID", run->s->ts_oids[i], run->s->label);
-	for (size_t i = 0; i < run->ngroups; i++)
-		if (plan_group(run, &run->groups[i]) != 0)
+	{
+		file_writer w = {.run = run, .e = xmalloc(sizeof(entry)), .fd = -1};
+		int			rc = 0;
+
+		for (size_t i = 0; i < run->plan.ngroups && rc == 0; i++)
+			rc = object_plan_sort(&run->plan.groups[i], writer_load, &w);
+		writer_release(&w);
+		if (rc != 0)
 			return -1;
-	run->order = xmalloc((run->ngroups ? run->ngroups : 1) * sizeof(size_t));
-	for (size_t i = 0; i < run->ngroups; i++)
+	}
+	run->order = xmalloc((run->plan.ngroups ? run->plan.ngroups : 1) * sizeof(size_t));
+	for (size_t i = 0; i < run->plan.ngroups; i++)
 		run->order[i] = i;
-	qsort_r(run->order, run->ngroups, sizeof(size_t), order_cmp, run);
+	qsort_r(run->order, run->plan.ngroups, sizeof(size_t), order_cmp, run);
 	return 0;
 }
 
@@ -1046,229 +956,87 @@ prepare_tree(restore_run *run)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Fetch: the splitter                                                                  */
+/* Fetch: the files of an object (object_splitter_new cuts its stream)                  */
 /* ------------------------------------------------------------------------------------ */
 
-typedef struct splitter
-{
-	filter_t	base;
-	restore_run *run;
-	const group *g;
-	const char *object;			/* object path, for messages */
-	size_t		idx;			/* current file in g->pos */
-	bool		loaded;			/* e holds g->pos[idx] */
-	entry	   *e;
-	char	   *abs;			/* the file's name in the target */
-	char	   *tmp;			/* where it is written (abs, or abs.drbtmp with --delta) */
-	int			fd;
-	uint64_t	pos;			/* in the object's plain stream */
-	EVP_MD_CTX *md;
-} splitter;
-
-/* Load the next file that is needed (not kept), or idx = n. */
 static int
-split_load(splitter *sp)
+writer_open(void *arg, const object_file *f)
 {
-	while (sp->idx < sp->g->n && (sp->g->pos[sp->idx] & KEPT_BIT))
-		sp->idx++;
-	if (sp->idx >= sp->g->n)
-		return 0;
-	if (rec_read(sp->run, sp->g->pos[sp->idx], sp->e) != 0)
-		return -1;
-	if (sp->e->r.offset < sp->pos)
-		return err_set(DRB_ERR_INTEGRITY, "'%s' starts at offset %" PRIu64 " of object '%s', "
-					   "before the end of the previous file", sp->e->path, sp->e->r.offset,
-					   sp->object);
-	sp->loaded = true;
+	file_writer *w = arg;
+
+	(void) f;
+	free(w->abs);
+	free(w->tmp);
+	w->abs = target_path(w->run, w->e->path);
+	w->tmp = w->run->s->delta ? xasprintf("%s.drbtmp", w->abs) : xstrdup(w->abs);
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (w->fd < 0)
+		return err_set(DRB_ERR_STORAGE, "unable to create '%s': %m", w->tmp);
 	return 0;
 }
 
 static int
-split_open_file(splitter *sp)
+writer_write(void *arg, const object_file *f, const uint8_t *in, size_t len)
 {
-	free(sp->abs);
-	free(sp->tmp);
-	sp->abs = target_path(sp->run, sp->e->path);
-	sp->tmp = sp->run->s->delta ? xasprintf("%s.drbtmp", sp->abs) : xstrdup(sp->abs);
-	sp->fd = open(sp->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (sp->fd < 0)
-		return err_set(DRB_ERR_STORAGE, "unable to create '%s': %m", sp->tmp);
-	if (EVP_DigestInit_ex(sp->md, EVP_sha256(), NULL) != 1)
-		return err_set(DRB_ERR_INTERNAL, "SHA-256 initialisation failed");
-	return 0;
-}
+	file_writer *w = arg;
 
-/* The file's last byte is written: check, set mode and time, rename (--delta). */
-static int
-split_close_file(splitter *sp)
-{
-	uint8_t		sha[32];
-	unsigned int len = 0;
-	struct timespec ts[2] = {{sp->e->r.mtime, 0}, {sp->e->r.mtime, 0}};
-	int			fd = sp->fd;
-
-	sp->fd = -1;
-	EVP_DigestFinal_ex(sp->md, sha, &len);
-	if (memcmp(sha, sp->e->r.sha256, 32) != 0)
-	{
-		char		want[65],
-					got[65];
-
-		hex_encode(sp->e->r.sha256, 32, want);
-		hex_encode(sha, 32, got);
-		close(fd);
-		unlink(sp->tmp);
-		return err_set(DRB_ERR_INTEGRITY, "'%s' (%" PRIu64 " bytes at offset %" PRIu64 " of "
-					   "object '%s') has SHA-256 %s, the manifest says %s", sp->e->path,
-					   sp->e->r.size, sp->e->r.offset, sp->object, got, want);
-	}
-	if (fchmod(fd, sp->e->r.mode) != 0 || futimens(fd, ts) != 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to set mode and time of '%s': %m", sp->tmp);
-		close(fd);
-		unlink(sp->tmp);
+	(void) f;
+	if (writer_check(w) != 0)
 		return -1;
-	}
-	if (close(fd) != 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to write '%s': %m", sp->tmp);
-		unlink(sp->tmp);
-		return -1;
-	}
-	if (sp->run->s->delta && rename(sp->tmp, sp->abs) != 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to rename '%s' to '%s': %m", sp->tmp, sp->abs);
-		unlink(sp->tmp);
-		return -1;
-	}
-	atomic_fetch_add(&sp->run->files, 1);
-	atomic_fetch_add(&sp->run->bytes, sp->e->r.size);
-	sp->loaded = false;
-	sp->idx++;
-	return 0;
-}
-
-static int
-split_write(splitter *sp, const uint8_t *in, size_t len)
-{
-	EVP_DigestUpdate(sp->md, in, len);
 	while (len > 0)
 	{
-		ssize_t		n = write(sp->fd, in, len);
+		ssize_t		n = write(w->fd, in, len);
 
 		if (n < 0)
 		{
 			if (errno == EINTR)
 				continue;
 			return err_set(DRB_ERR_STORAGE, "unable to write '%s' (from object '%s'): %m",
-						   sp->tmp, sp->object);
+						   w->tmp, w->object);
 		}
 		in += n;
 		len -= (size_t) n;
-		atomic_fetch_add(&sp->run->done_bytes, (uint64_t) n);
+		atomic_fetch_add(&w->run->done_bytes, (uint64_t) n);
 	}
 	return 0;
 }
 
+/* The file is whole and checked: set mode and time, close, rename (--delta). */
 static int
-split_process(filter_t *f, const uint8_t *in, size_t len)
+writer_close(void *arg, const object_file *f)
 {
-	splitter   *sp = (splitter *) f;
+	file_writer *w = arg;
+	struct timespec ts[2] = {{w->e->r.mtime, 0}, {w->e->r.mtime, 0}};
+	int			fd = w->fd;
 
-	if (atomic_load(&sp->run->failed))
-		return err_set(DRB_ERR_INTERNAL, "restore stopped (another file failed)");
-	while (len > 0)
+	(void) f;
+	w->fd = -1;
+	if (fchmod(fd, w->e->r.mode) != 0 || futimens(fd, ts) != 0)
 	{
-		uint64_t	start,
-					end;
-		size_t		n;
-
-		if (!sp->loaded && split_load(sp) != 0)
-			return -1;
-		if (!sp->loaded)
-		{
-			sp->pos += len;		/* the rest of the object is not needed */
-			return 0;
-		}
-		start = sp->e->r.offset;
-		end = start + sp->e->r.size;
-		if (sp->pos < start)
-		{
-			n = start - sp->pos < len ? (size_t) (start - sp->pos) : len;
-			sp->pos += n;
-			in += n;
-			len -= n;
-			continue;
-		}
-		if (sp->fd < 0 && split_open_file(sp) != 0)
-			return -1;
-		n = end - sp->pos < len ? (size_t) (end - sp->pos) : len;
-		if (split_write(sp, in, n) != 0)
-			return -1;
-		sp->pos += n;
-		in += n;
-		len -= n;
-		if (sp->pos == end && split_close_file(sp) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int
-split_finish(filter_t *f)
-{
-	splitter   *sp = (splitter *) f;
-
-	if (!sp->loaded && split_load(sp) != 0)
+		err_set(DRB_ERR_STORAGE, "unable to set mode and time of '%s': %m", w->tmp);
+		close(fd);
+		unlink(w->tmp);
 		return -1;
-	if (sp->loaded)
-		return err_set(DRB_ERR_INTEGRITY, "object '%s' ends at byte %" PRIu64 ", before the end "
-					   "of '%s' (%" PRIu64 " bytes at offset %" PRIu64 ")", sp->object, sp->pos,
-					   sp->e->path, sp->e->r.size, sp->e->r.offset);
+	}
+	if (close(fd) != 0)
+	{
+		err_set(DRB_ERR_STORAGE, "unable to write '%s': %m", w->tmp);
+		unlink(w->tmp);
+		return -1;
+	}
+	if (w->run->s->delta && rename(w->tmp, w->abs) != 0)
+	{
+		err_set(DRB_ERR_STORAGE, "unable to rename '%s' to '%s': %m", w->tmp, w->abs);
+		unlink(w->tmp);
+		return -1;
+	}
+	atomic_fetch_add(&w->run->files, 1);
+	atomic_fetch_add(&w->run->bytes, w->e->r.size);
 	return 0;
 }
 
-static void
-split_destroy(filter_t *f)
-{
-	splitter   *sp = (splitter *) f;
-
-	if (sp->fd >= 0)
-	{
-		close(sp->fd);
-		unlink(sp->tmp);		/* a half-written file never stays */
-	}
-	EVP_MD_CTX_free(sp->md);
-	free(sp->e);
-	free(sp->abs);
-	free(sp->tmp);
-	free(sp);
-}
-
-static const filter_ops split_ops = {"restore-splitter", split_process, split_finish,
-split_destroy};
-
-static splitter *
-splitter_new(restore_run *run, const group *g, const char *object)
-{
-	splitter   *sp = xcalloc(1, sizeof(*sp));
-
-	sp->base.ops = &split_ops;
-	sp->run = run;
-	sp->g = g;
-	sp->object = object;
-	sp->fd = -1;
-	sp->e = xmalloc(sizeof(entry));
-	sp->md = EVP_MD_CTX_new();
-	if (sp->md == NULL)
-	{
-		free(sp->e);
-		free(sp);
-		err_set(DRB_ERR_INTERNAL, "out of memory for SHA-256");
-		return NULL;
-	}
-	return sp;
-}
+static const object_split_ops writer_ops = {writer_load, writer_open, writer_write,
+writer_close};
 
 /* ------------------------------------------------------------------------------------ */
 /* Fetch: jobs                                                                          */
@@ -1303,7 +1071,7 @@ hash_file(const char *path, uint8_t *buf, uint8_t sha[32])
  * position marked). Returns the number still needed, or -1.
  */
 static ssize_t
-delta_check(restore_run *run, group *g)
+delta_check(restore_run *run, object_group *g)
 {
 	entry	   *e = xmalloc(sizeof(entry));
 	uint8_t    *buf = xmalloc(HASH_BUF);
@@ -1356,10 +1124,11 @@ delta_check(restore_run *run, group *g)
 }
 
 static int
-run_job(restore_run *run, group *g)
+run_job(restore_run *run, object_group *g)
 {
 	char	   *object;
-	splitter   *sp;
+	filter_t   *sp;
+	file_writer w = {.run = run, .fd = -1};
 	repo_object_result res = {0};
 	int			rc;
 
@@ -1371,14 +1140,17 @@ run_job(restore_run *run, group *g)
 			return needed < 0 ? -1 : 0;
 	}
 	object = backup_object_path(run->s->stanza, g->ref, g->object);
-	sp = splitter_new(run, g, object);
+	sp = object_splitter_new(g, object, &writer_ops, &w);
 	if (sp == NULL)
 	{
 		free(object);
 		return -1;
 	}
-	rc = repo_get(run->s->repo, object, &sp->base, NULL, &res);
-	filter_chain_free(&sp->base);
+	w.object = object;
+	w.e = xmalloc(sizeof(entry));
+	rc = repo_get(run->s->repo, object, sp, NULL, &res);
+	filter_chain_free(sp);
+	writer_release(&w);
 	if (rc != 0)
 		err_wrap("unable to restore from object '%s'", object);
 	else
@@ -1407,36 +1179,10 @@ worker_main(void *arg)
 	size_t		i;
 
 	while (!atomic_load(&run->failed) &&
-		   (i = atomic_fetch_add(&run->next_job, 1)) < run->ngroups)
-		if (run_job(run, &run->groups[run->order[i]]) != 0)
+		   (i = atomic_fetch_add(&run->next_job, 1)) < run->plan.ngroups)
+		if (run_job(run, &run->plan.groups[run->order[i]]) != 0)
 			fail(run);
 	return NULL;
-}
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-progress(restore_run *run, double start, bool last)
-{
-	uint64_t	done = atomic_load(&run->done_bytes);
-	uint64_t	total = run->total_bytes > done ? run->total_bytes : done;
-	double		el = now_seconds() - start;
-	double		rate = el > 0 ? done / el : 0;
-	double		eta = rate > 0 ? (total - done) / rate : 0;
-	int			width = 30;
-	int			fill = total ? (int) ((double) done * width / total) : width;
-
-	fprintf(stderr, "\r[%-*.*s] %.1f / %.1f MiB  %.1f MiB/s  ETA %02d:%02d%s", width, fill,
-			"##############################", done / 1048576.0, total / 1048576.0,
-			rate / 1048576.0, (int) eta / 60, (int) eta % 60, last ? "\n" : "");
-	fflush(stderr);
 }
 
 /* The objects on process-max threads, biggest first; a bar on a terminal. */
@@ -1446,12 +1192,12 @@ fetch(restore_run *run)
 	int			nthreads = run->s->process_max < 1 ? 1 : run->s->process_max;
 	pthread_t  *t;
 	bool	   *started;
-	bool		tty = isatty(STDERR_FILENO) && log_console_level() < LOG_INFO;
-	double		start = now_seconds();
+	progress	bar;
 	size_t		nstarted = 0;
 
-	if ((size_t) nthreads > run->ngroups)
-		nthreads = run->ngroups ? (int) run->ngroups : 1;
+	progress_start(&bar, run->total_bytes);
+	if ((size_t) nthreads > run->plan.ngroups)
+		nthreads = run->plan.ngroups ? (int) run->plan.ngroups : 1;
 	t = xcalloc((size_t) nthreads, sizeof(*t));
 	started = xcalloc((size_t) nthreads, sizeof(*started));
 	for (int i = 0; i < nthreads; i++)
@@ -1460,18 +1206,17 @@ fetch(restore_run *run)
 	if (nstarted == 0)
 		worker_main(run);
 	/* each thread takes one index past the last job on its way out */
-	while (tty && atomic_load(&run->next_job) < run->ngroups + nstarted &&
+	while (bar.on && atomic_load(&run->next_job) < run->plan.ngroups + nstarted &&
 		   !atomic_load(&run->failed))
 	{
-		progress(run, start, false);
-		for (int k = 0; k < 10 && atomic_load(&run->next_job) < run->ngroups + nstarted; k++)
+		progress_update(&bar, atomic_load(&run->done_bytes));
+		for (int k = 0; k < 10 && atomic_load(&run->next_job) < run->plan.ngroups + nstarted; k++)
 			usleep(100 * 1000);
 	}
 	for (int i = 0; i < nthreads; i++)
 		if (started[i])
 			pthread_join(t[i], NULL);
-	if (tty)
-		progress(run, start, true);
+	progress_finish(&bar, atomic_load(&run->done_bytes));
 	free(t);
 	free(started);
 	if (atomic_load(&run->failed))
@@ -1607,14 +1352,7 @@ run_free(restore_run *run)
 {
 	if (run->fd >= 0)
 		close(run->fd);
-	for (size_t i = 0; i < run->ngroups; i++)
-	{
-		free(run->groups[i].ref);
-		free(run->groups[i].object);
-		free(run->groups[i].pos);
-	}
-	free(run->groups);
-	free(run->slots);
+	object_plan_free(&run->plan);
 	free(run->order);
 	for (size_t i = 0; i < run->nts; i++)
 		free(run->ts[i].dest);
@@ -1662,7 +1400,7 @@ restore_files(const restore_files_settings *s, manifest_header *h, restore_files
 		rc = check_empty(&run);
 	if (rc == 0)
 		log_info("restore of backup %s: %" PRIu64 " bytes in %zu objects to %s", s->label,
-				 run.total_bytes, run.ngroups, s->pgdata);
+				 run.total_bytes, run.plan.ngroups, s->pgdata);
 
 	if (rc == 0 && s->delta)
 		rc = prepare_delta(&run);

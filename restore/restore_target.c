@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileutil.h"
 #include "mem.h"
 #include "restore.h"
 
@@ -1069,19 +1070,8 @@ read_file(const char *path, char **data, size_t *len, struct stat *st, bool *exi
 static int
 write_all(int fd, const char *path, const void *data, size_t len)
 {
-	const char *p = data;
-
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_set(DRB_ERR_STORAGE, "unable to write '%s': %s", path, strerror(errno));
-		p += n;
-		len -= (size_t) n;
-	}
+	if (fd_write_all(fd, data, len) != 0)
+		return err_set(DRB_ERR_STORAGE, "unable to write '%s': %s", path, strerror(errno));
 	return 0;
 }
 

@@ -34,18 +34,10 @@
 #include "log.h"
 #include "mem.h"
 #include "restore_test.h"
+#include "timeutil.h"
 
 #define CHECKS_FILE_MAX		(1024 * 1024)
 #define CATALOG_LOCK_WAIT	60		/* seconds to wait for a backup's lock to record */
-
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------------------------------
  * The checks file
@@ -198,7 +190,7 @@ typedef struct rt_run_state
 static void
 check_begin(rt_run_state *st)
 {
-	st->check_start = mono_now();
+	st->check_start = clock_seconds();
 }
 
 static rt_check *
@@ -211,7 +203,7 @@ check_add(rt_run_state *st, const char *name, bool ok, char *message)
 	c = &r->checks[r->nchecks++];
 	c->name = xstrdup(name);
 	c->ok = ok;
-	c->seconds = st->check_start > 0 ? mono_now() - st->check_start : 0;
+	c->seconds = st->check_start > 0 ? clock_seconds() - st->check_start : 0;
 	c->message = message;
 	st->check_start = 0;
 	return c;
@@ -306,7 +298,7 @@ random_u64(void)
 	uint64_t	v = 0;
 
 	if (getrandom(&v, sizeof(v), 0) != (ssize_t) sizeof(v))
-		v = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) (mono_now() * 1e9);
+		v = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) (clock_seconds() * 1e9);
 	return v;
 }
 
@@ -493,7 +485,7 @@ phase_replay(rt_run_state *st, rt_server *srv, const restore_repos *rr, const ch
 			 int timeout, PGconn **conn)
 {
 	rt_result  *r = &st->r;
-	double		deadline = mono_now() + timeout;
+	double		deadline = clock_seconds() + timeout;
 	bool		restarted = false;
 	char	   *why = NULL;
 	int			rc = -1;
@@ -570,7 +562,7 @@ phase_replay(rt_run_state *st, rt_server *srv, const restore_repos *rr, const ch
 			free(v);
 			PQfinish(c);
 		}
-		if (mono_now() > deadline)
+		if (clock_seconds() > deadline)
 		{
 			check_fail(st, "recovery", DRB_ERR_PG, "recovery did not end within %d s "
 					   "(test-timeout)%s%s", timeout, why ? ": " : "", why ? why : "");
@@ -903,7 +895,7 @@ cmd_restore_test(config_t *cfg)
 	int			timeout = (int) cfg_int(cfg, "test-timeout");
 	struct sigaction old[3];
 	PGconn	   *conn = NULL;
-	double		t0 = mono_now();
+	double		t0 = clock_seconds();
 	double		t;
 	int			rc;
 
@@ -988,7 +980,7 @@ cmd_restore_test(config_t *cfg)
 	req.pgdata = srv.pgdata;
 	req.tablespace_dir = srv.tablespaces;
 	req.set = cfg_str(cfg, "set");
-	t = mono_now();
+	t = clock_seconds();
 	rc = restore_perform(cfg, rr, &req, &r->outcome);
 	r->phase[RT_PHASE_CHOOSE] = (t - t0) + r->outcome.choose_seconds;
 	r->phase_ran[RT_PHASE_CHOOSE] = true;
@@ -996,7 +988,7 @@ cmd_restore_test(config_t *cfg)
 	{
 		if (r->outcome.label)
 		{
-			r->phase[RT_PHASE_RESTORE] = mono_now() - t - r->outcome.choose_seconds;
+			r->phase[RT_PHASE_RESTORE] = clock_seconds() - t - r->outcome.choose_seconds;
 			r->phase_ran[RT_PHASE_RESTORE] = true;
 		}
 		check_fail_err(&st, r->outcome.label ? "restore" : "choose");
@@ -1005,7 +997,7 @@ cmd_restore_test(config_t *cfg)
 	r->data_checksums = r->outcome.data_checksums;
 	rc = rt_server_configure(&srv);
 	r->port = srv.port;
-	r->phase[RT_PHASE_RESTORE] = mono_now() - t - r->outcome.choose_seconds;
+	r->phase[RT_PHASE_RESTORE] = clock_seconds() - t - r->outcome.choose_seconds;
 	r->phase_ran[RT_PHASE_RESTORE] = true;
 	if (rc != 0)
 	{
@@ -1019,15 +1011,15 @@ cmd_restore_test(config_t *cfg)
 
 	/* replay */
 	signals_catch(old);
-	t = mono_now();
+	t = clock_seconds();
 	rc = phase_replay(&st, &srv, rr, db, timeout, &conn);
-	r->phase[RT_PHASE_REPLAY] = mono_now() - t;
+	r->phase[RT_PHASE_REPLAY] = clock_seconds() - t;
 	r->phase_ran[RT_PHASE_REPLAY] = true;
 	if (rc != 0)
 		goto done_signals;
 
 	/* checks */
-	t = mono_now();
+	t = clock_seconds();
 	r->phase_ran[RT_PHASE_CHECKS] = true;
 	{
 		bool		is_null;
@@ -1048,7 +1040,7 @@ cmd_restore_test(config_t *cfg)
 	conn = NULL;
 	if (rc == 0)
 		rc = check_shutdown(&st, &srv, timeout);
-	r->phase[RT_PHASE_CHECKS] = mono_now() - t;
+	r->phase[RT_PHASE_CHECKS] = clock_seconds() - t;
 
 done_signals:
 	if (conn)

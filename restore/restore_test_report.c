@@ -21,6 +21,8 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "fileutil.h"
+#include "jsonutil.h"
 #include "lock.h"
 #include "log.h"
 #include "mem.h"
@@ -43,97 +45,8 @@ rt_total_seconds(const rt_result *r)
 }
 
 /* ---------------------------------------------------------------------------------------
- * Atomic files
- * ------------------------------------------------------------------------------------- */
-
-/* Replace path with text: temporary file beside it, fsync, rename, fsync the directory. */
-static int
-write_atomic(const char *path, const char *text, mode_t mode)
-{
-	char	   *tmp = xasprintf("%s.tmp.%d", path, (int) getpid());
-	char	   *dir = xstrdup(path);
-	char	   *slash = strrchr(dir, '/');
-	size_t		len = strlen(text);
-	const char *p = text;
-	int			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	int			rc = -1;
-
-	if (fd < 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to create '%s': %m", tmp);
-		goto out;
-	}
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-		{
-			err_set(DRB_ERR_STORAGE, "unable to write '%s': %m", tmp);
-			close(fd);
-			goto fail;
-		}
-		p += n;
-		len -= (size_t) n;
-	}
-	if (fchmod(fd, mode) != 0 || fsync(fd) != 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to set the mode of or fsync '%s': %m", tmp);
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) != 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to close '%s': %m", tmp);
-		goto fail;
-	}
-	if (rename(tmp, path) != 0)
-	{
-		err_set(DRB_ERR_STORAGE, "unable to rename '%s' to '%s': %m", tmp, path);
-		goto fail;
-	}
-	if (slash)
-	{
-		int			dfd;
-
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
-		{
-			(void) fsync(dfd);
-			close(dfd);
-		}
-	}
-	rc = 0;
-	goto out;
-fail:
-	unlink(tmp);
-out:
-	free(tmp);
-	free(dir);
-	return rc;
-}
-
-/* ---------------------------------------------------------------------------------------
  * The JSON report
  * ------------------------------------------------------------------------------------- */
-
-/* "2026-11-21T05:00:12Z" (as `info --output=json`). */
-static json_t *
-iso_time(int64_t t)
-{
-	time_t		tt = (time_t) t;
-	struct tm	tm;
-	char		out[32];
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return json_null();
-	return json_string(out);
-}
 
 static json_t *
 us_time(int64_t us)
@@ -142,35 +55,6 @@ us_time(int64_t us)
 
 	rt_format_us(us, out, sizeof(out));
 	return json_string(out);
-}
-
-static json_t *
-lsn_json(uint64_t lsn)
-{
-	char		out[24];
-
-	snprintf(out, sizeof(out), "%X/%X", (unsigned) (lsn >> 32), (unsigned) lsn);
-	return json_string(out);
-}
-
-/* Free text (messages from PostgreSQL may not be UTF-8): invalid bytes become '?'. */
-static json_t *
-text_json(const char *s)
-{
-	json_t	   *j;
-	char	   *copy;
-
-	if (s == NULL)
-		return json_null();
-	if ((j = json_string(s)) != NULL)
-		return j;
-	copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char) *p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
 }
 
 static json_t *
@@ -185,10 +69,10 @@ report_json(const rt_result *r)
 
 	json_object_set_new(root, "stanza", json_string(r->stanza));
 	json_object_set_new(root, "success", json_boolean(r->success));
-	json_object_set_new(root, "failed-check", text_json(r->failed_check));
-	json_object_set_new(root, "error", text_json(r->error));
-	json_object_set_new(root, "started", iso_time(r->started));
-	json_object_set_new(root, "finished", iso_time(r->finished));
+	json_object_set_new(root, "failed-check", jval_text(r->failed_check));
+	json_object_set_new(root, "error", jval_text(r->error));
+	json_object_set_new(root, "started", jval_utc(r->started));
+	json_object_set_new(root, "finished", jval_utc(r->finished));
 
 	json_object_set_new(target, "type", json_string(r->time_target ? "time" : "latest"));
 	json_object_set_new(target, "random", json_boolean(r->random));
@@ -202,14 +86,14 @@ report_json(const rt_result *r)
 													  "type", backup_type_name(o->type),
 													  "repo", o->repo,
 													  "timeline", (int) o->timeline,
-													  "stop-time", iso_time(o->stop_time),
-													  "stop-lsn", lsn_json(o->stop_lsn),
+													  "stop-time", jval_utc(o->stop_time),
+													  "stop-lsn", jval_lsn(o->stop_lsn),
 													  "pg-version", o->pg_version,
 													  "data-checksums", r->data_checksums));
 		json_object_set_new(root, "window", json_pack("{s:i, s:o, s:o, s:I}",
 													  "repo", o->repo,
-													  "earliest", iso_time(o->earliest),
-													  "latest", iso_time(o->latest),
+													  "earliest", jval_utc(o->earliest),
+													  "latest", jval_utc(o->latest),
 													  "seconds", (json_int_t) (o->latest - o->earliest)));
 	}
 	else
@@ -226,7 +110,7 @@ report_json(const rt_result *r)
 	json_object_set_new(reached, "next-xid",
 						r->log.stopped ? json_integer(r->log.stop_xid) : json_null());
 	json_object_set_new(reached, "redo-done-lsn",
-						r->log.redo_done ? lsn_json(r->log.redo_done_lsn) : json_null());
+						r->log.redo_done ? jval_lsn(r->log.redo_done_lsn) : json_null());
 	json_object_set_new(reached, "new-timeline",
 						r->log.new_timeline ? json_integer(r->log.new_timeline) : json_null());
 	json_object_set_new(root, "reached", reached);
@@ -243,13 +127,13 @@ report_json(const rt_result *r)
 													"cluster-size", (json_int_t) o->size));
 	for (size_t i = 0; i < r->nchecks; i++)
 		json_array_append_new(checks, json_pack("{s:o, s:b, s:f, s:o}",
-												"name", text_json(r->checks[i].name),
+												"name", jval_text(r->checks[i].name),
 												"ok", r->checks[i].ok,
 												"seconds", r->checks[i].seconds,
-												"message", text_json(r->checks[i].message)));
+												"message", jval_text(r->checks[i].message)));
 	json_object_set_new(root, "checks", checks);
 	json_object_set_new(root, "scratch", json_pack("{s:o, s:b, s:i}",
-												   "path", text_json(r->scratch),
+												   "path", jval_text(r->scratch),
 												   "kept", r->kept, "port", r->port));
 	return root;
 }
@@ -267,7 +151,7 @@ rt_report_write(const rt_result *r, const char *path)
 		return err_set(DRB_ERR_INTERNAL, "unable to encode the restore-test report");
 	with_nl = xasprintf("%s\n", text);
 	free(text);
-	rc = write_atomic(path, with_nl, 0644);
+	rc = file_write_atomic(path, with_nl, strlen(with_nl), 0644);
 	free(with_nl);
 	if (rc != 0)
 		err_wrap("unable to write the restore-test report '%s'", path);
@@ -376,7 +260,7 @@ rt_metrics_write(const rt_result *r, const char *path, int64_t last_success)
 					   ? r->windows[i].latest - r->windows[i].earliest : (int64_t) 0);
 		}
 	}
-	rc = write_atomic(path, (const char *) buf_cstr(&b), 0644);
+	rc = file_write_atomic(path, buf_cstr(&b), b.len, 0644);
 	buf_free(&b);
 	if (rc != 0)
 		err_wrap("unable to write the restore-test metrics '%s'", path);

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "mem.h"
 #include "restore_test.h"
+#include "timeutil.h"
 
 #define SOCKET_PATH_MAX		107		/* sizeof(sockaddr_un.sun_path) - 1 */
 #define OUTPUT_TAIL			1500	/* bytes of a program's output kept for messages */
@@ -455,15 +456,6 @@ sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int
 rt_run(const rt_server *s, const char *program, const char *const *args, int timeout,
 	   int *status, char **output)
@@ -480,7 +472,7 @@ rt_run(const rt_server *s, const char *program, const char *const *args, int tim
 	char	   *home = NULL;
 	pid_t		pid;
 	int			wstatus = 0;
-	double		deadline = mono_now() + timeout;
+	double		deadline = clock_seconds() + timeout;
 	long		maxfd = sysconf(_SC_OPEN_MAX);
 
 	*status = -1;
@@ -555,7 +547,7 @@ rt_run(const rt_server *s, const char *program, const char *const *args, int tim
 			err_set(DRB_ERR_INTERNAL, "unable to wait for '%s': %m", path);
 			goto out;
 		}
-		if (mono_now() > deadline || rt_interrupted)
+		if (clock_seconds() > deadline || rt_interrupted)
 		{
 			kill(pid, SIGKILL);
 			waitpid(pid, &wstatus, 0);

@@ -43,6 +43,8 @@
 #include "catalog.h"
 #include "command.h"
 #include "error.h"
+#include "fileutil.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "manifest.h"
 #include "mem.h"
@@ -326,29 +328,6 @@ typedef struct vgroup
 } vgroup;
 
 static int
-records_open(void)
-{
-	const char *dir = getenv("TMPDIR");
-	int			fd;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/tmp";
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-	{
-		char	   *tmpl = xasprintf("%s/drbackup-verify.XXXXXX", dir);
-
-		fd = mkostemp(tmpl, O_CLOEXEC);
-		if (fd >= 0)
-			unlink(tmpl);
-		free(tmpl);
-	}
-	if (fd < 0)
-		err_set(DRB_ERR_STORAGE, "unable to create a temporary file in '%s': %m", dir);
-	return fd;
-}
-
-static int
 span_cmp(const void *a, const void *b)
 {
 	const verify_span *x = a;
@@ -488,7 +467,7 @@ verify_backup(vrun *run, vrepo *vr, const catalog_backup *b)
 	else if (strcmp(h.label, b->label) != 0)
 		problem(run, vr, mpath, "manifest", "the manifest is the one of backup %s, not of %s",
 				h.label, b->label);
-	else if ((fd = records_open()) < 0 ||
+	else if ((fd = tmpfile_open("verify")) < 0 ||
 			 plan_backup(run, vr, b, mr, fd, &groups, &ngroups) != 0)
 	{
 		problem(run, vr, mpath, "manifest", "%s", err_msg());
@@ -1085,23 +1064,6 @@ failures(const vrepo *vr, bool *integrity)
 	return n;
 }
 
-static json_t *
-json_text(const char *s)
-{
-	json_t	   *j = json_string(s);
-	char	   *copy;
-
-	if (j)
-		return j;
-	copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char) *p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
 static void
 print_json(vrun *run, bool ok)
 {
@@ -1117,10 +1079,10 @@ print_json(vrun *run, bool ok)
 
 		for (size_t k = 0; k < vr->nproblems; k++)
 			json_array_append_new(probs, json_pack("{s:o, s:s, s:s, s:o}",
-												   "object", json_text(vr->problems[k].object),
+												   "object", jval_text(vr->problems[k].object),
 												   "kind", vr->problems[k].kind,
 												   "severity", vr->problems[k].warning ? "warning" : "error",
-												   "message", json_text(vr->problems[k].message)));
+												   "message", jval_text(vr->problems[k].message)));
 		json_array_append_new(repos, json_pack("{s:i, s:I, s:I, s:I, s:o}",
 											   "repo", vr->ar->index,
 											   "backups-checked", (json_int_t) vr->backups,
@@ -1132,14 +1094,14 @@ print_json(vrun *run, bool ok)
 	{
 		const vdiff *d = &run->diffs[k];
 		json_t	   *o = json_pack("{s:s, s:i, s:o}", "kind", d->kind, "repo", d->repo,
-								  "object", json_text(d->object));
+								  "object", jval_text(d->object));
 
 		if (strcmp(d->kind, "backup-missing") != 0)
 		{
 			json_object_set_new(o, "last", d->last ? json_string(d->last) : json_string(d->object));
 			json_object_set_new(o, "count", json_integer((json_int_t) d->count));
 		}
-		json_object_set_new(o, "message", json_text(d->message));
+		json_object_set_new(o, "message", jval_text(d->message));
 		json_array_append_new(diffs, o);
 	}
 	doc = json_pack("{s:o, s:o, s:b}", "repositories", repos, "differences", diffs, "ok", ok);
@@ -1308,9 +1270,7 @@ cmd_verify(config_t *cfg)
 	}
 
 	run->pool.process_max = (int) cfg_int(cfg, "process-max");
-	run->pool.tty = isatty(STDERR_FILENO) && log_console_level() < LOG_INFO;
-	run->pool.start = verify_now();
-	run->pool.total = expected_bytes(run);
+	progress_start(&run->pool.bar, expected_bytes(run));
 	run->pool.stored = run->stored;
 	run->pool.report = pool_report;
 	run->pool.arg = run;

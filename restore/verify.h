@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
 #include "repo.h"
 #include "wal.h"
 
@@ -74,9 +75,7 @@ typedef struct verify_job
 typedef struct verify_pool
 {
 	int			process_max;
-	bool		tty;			/* draw a progress bar on stderr */
-	double		start;			/* monotonic seconds when verify started */
-	uint64_t	total;			/* plain bytes expected in all (the bar's 100%) */
+	progress	bar;			/* plain bytes expected in all are the bar's 100% */
 	atomic_uint_fast64_t done;	/* plain bytes checked so far */
 	atomic_uint_fast64_t *stored;	/* per repository position: bytes read from storage */
 	/* a problem with job's object; thread-safe (called from the worker threads) */
@@ -92,12 +91,9 @@ typedef struct verify_pool
  */
 int			verify_jobs_run(verify_pool *pool, verify_job *jobs, size_t n);
 
-/* Draw the bar one last time and end its line (only when pool->tty). */
+/* Draw the bar one last time and end its line (only when pool->bar.on). */
 void		verify_progress_end(verify_pool *pool);
 
 void		verify_job_free(verify_job *job);
-
-/* Monotonic seconds. */
-double		verify_now(void);
 
 #endif

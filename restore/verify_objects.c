@@ -38,15 +38,6 @@
 #define MISMATCH_SHOWN	10		/* file mismatches listed per object; the rest counted */
 #define PATH_MAX_REC	4096
 
-double
-verify_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 void
 verify_job_free(verify_job *job)
 {
@@ -421,28 +412,10 @@ worker_main(void *arg)
 	return NULL;
 }
 
-static void
-progress_draw(verify_pool *pool, bool last)
-{
-	uint64_t	done = atomic_load(&pool->done);
-	uint64_t	total = pool->total > done ? pool->total : done;
-	double		el = verify_now() - pool->start;
-	double		rate = el > 0 ? done / el : 0;
-	double		eta = rate > 0 ? (total - done) / rate : 0;
-	int			width = 30;
-	int			fill = total ? (int) ((double) done * width / total) : width;
-
-	fprintf(stderr, "\r[%-*.*s] %.1f / %.1f MiB  %.1f MiB/s  ETA %02d:%02d%s", width, fill,
-			"##############################", done / 1048576.0, total / 1048576.0,
-			rate / 1048576.0, (int) eta / 60, (int) eta % 60, last ? "\n" : "");
-	fflush(stderr);
-}
-
 void
 verify_progress_end(verify_pool *pool)
 {
-	if (pool->tty)
-		progress_draw(pool, true);
+	progress_finish(&pool->bar, atomic_load(&pool->done));
 }
 
 static int
@@ -481,9 +454,9 @@ verify_jobs_run(verify_pool *pool, verify_job *jobs, size_t n)
 			nstarted++;
 	if (nstarted == 0)
 		worker_main(&r);
-	while (pool->tty && atomic_load(&r.finished) < n)
+	while (pool->bar.on && atomic_load(&r.finished) < n)
 	{
-		progress_draw(pool, false);
+		progress_update(&pool->bar, atomic_load(&pool->done));
 		for (int k = 0; k < 5 && atomic_load(&r.finished) < n; k++)
 			usleep(100 * 1000);
 	}

@@ -39,11 +39,11 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "mem.h"
 #include "pg.h"
 
-#define WHY_SIZE	256
 
 /* ------------------------------------------------------------------------------------ */
 /* Labels                                                                               */
@@ -294,26 +294,6 @@ catalog_backup_from_header(catalog_backup *b, const manifest_header *h,
 /* JSON out                                                                             */
 /* ------------------------------------------------------------------------------------ */
 
-/* Free text as a JSON string (null for NULL); bytes that are not UTF-8 become '?'. */
-static json_t *
-json_text(const char *s)
-{
-	json_t	   *v;
-	char	   *copy;
-
-	if (s == NULL)
-		return json_null();
-	if ((v = json_string(s)) != NULL)
-		return v;
-	copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char) *p >= 0x80)
-			*p = '?';
-	v = json_string(copy);
-	free(copy);
-	return v;
-}
-
 static json_t *
 u64_json(uint64_t v)
 {
@@ -327,11 +307,11 @@ backup_to_json(const catalog_backup *b)
 	json_t	   *refs = json_array();
 	char		text[65];
 
-	json_object_set_new(o, "label", json_text(b->label));
+	json_object_set_new(o, "label", jval_text(b->label));
 	json_object_set_new(o, "type", json_string(backup_type_name(b->type)));
-	json_object_set_new(o, "parent", json_text(b->parent));
+	json_object_set_new(o, "parent", jval_text(b->parent));
 	for (size_t i = 0; i < b->nreferences; i++)
-		json_array_append_new(refs, json_text(b->references[i]));
+		json_array_append_new(refs, jval_text(b->references[i]));
 	json_object_set_new(o, "references", refs);
 	snprintf(text, sizeof(text), "%" PRIu64, b->system_id);
 	json_object_set_new(o, "system-id", json_string(text));
@@ -344,9 +324,9 @@ backup_to_json(const catalog_backup *b)
 	json_object_set_new(o, "start-time", json_integer(b->start_time));
 	json_object_set_new(o, "stop-time", json_integer(b->stop_time));
 	snprintf(text, sizeof(text), "%.24s", b->wal_start);
-	json_object_set_new(o, "wal-start", json_text(text));
+	json_object_set_new(o, "wal-start", jval_text(text));
 	snprintf(text, sizeof(text), "%.24s", b->wal_stop);
-	json_object_set_new(o, "wal-stop", json_text(text));
+	json_object_set_new(o, "wal-stop", jval_text(text));
 	json_object_set_new(o, "wal-segment-size", json_integer(b->wal_segment_size));
 	json_object_set_new(o, "file-count", u64_json(b->file_count));
 	json_object_set_new(o, "size", u64_json(b->size));
@@ -364,8 +344,8 @@ backup_to_json(const catalog_backup *b)
 		json_object_set_new(rt, "success", json_boolean(t->success));
 		json_object_set_new(rt, "time", json_integer(t->time));
 		json_object_set_new(rt, "duration", json_real(t->duration));
-		json_object_set_new(rt, "target", json_text(t->target));
-		json_object_set_new(rt, "failed-check", json_text(t->failed_check));
+		json_object_set_new(rt, "target", jval_text(t->target));
+		json_object_set_new(rt, "failed-check", jval_text(t->failed_check));
 		json_object_set_new(o, "restore-test", rt);
 	}
 	return o;
@@ -376,94 +356,13 @@ backup_to_json(const catalog_backup *b)
 /* ------------------------------------------------------------------------------------ */
 
 static bool
-why_set(char *why, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-
-static bool
-why_set(char *why, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, WHY_SIZE, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
-static bool
-keys_allowed(json_t *obj, const char *const *allowed, char *why)
-{
-	const char *key;
-	json_t	   *v;
-
-	json_object_foreach(obj, key, v)
-	{
-		const char *const *a = allowed;
-
-		while (*a && strcmp(*a, key) != 0)
-			a++;
-		if (*a == NULL)
-		{
-			size_t		n = strlen(key);
-			bool		printable = n <= 40;
-
-			for (size_t i = 0; i < n && printable; i++)
-				printable = key[i] >= 0x20 && key[i] < 0x7f;
-			return printable ? why_set(why, "unknown field \"%s\"", key) :
-				why_set(why, "an unknown field");
-		}
-	}
-	return true;
-}
-
-static bool
-int_get(json_t *obj, const char *key, json_int_t min, json_int_t max, json_int_t *out,
-		char *why)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return why_set(why, "\"%s\" is missing", key);
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return why_set(why, "\"%s\" is not an integer from %lld to %lld", key, (long long) min,
-					   (long long) max);
-	*out = json_integer_value(v);
-	return true;
-}
-
-static bool
-u64_get(json_t *obj, const char *key, uint64_t *out, char *why)
-{
-	json_int_t	v;
-
-	if (!int_get(obj, key, 0, INT64_MAX, &v, why))
-		return false;
-	*out = (uint64_t) v;
-	return true;
-}
-
-static bool
 i64_get(json_t *obj, const char *key, int64_t *out, char *why)
 {
 	json_int_t	v;
 
-	if (!int_get(obj, key, INT64_MIN, INT64_MAX, &v, why))
+	if (!jfield_int(obj, key, INT64_MIN, INT64_MAX, &v, why))
 		return false;
 	*out = v;
-	return true;
-}
-
-/* A string; NULL for JSON null or absence when !required. */
-static bool
-str_get(json_t *obj, const char *key, bool required, const char **out, char *why)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	*out = NULL;
-	if (v == NULL || (json_is_null(v) && !required))
-		return required ? why_set(why, "\"%s\" is missing", key) : true;
-	if (!json_is_string(v))
-		return why_set(why, "\"%s\" is not a string", key);
-	*out = json_string_value(v);
 	return true;
 }
 
@@ -473,7 +372,7 @@ duration_get(json_t *obj, const char *key, double *out, char *why)
 	json_t	   *v = json_object_get(obj, key);
 
 	if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0)
-		return why_set(why, "\"%s\" is not a number of seconds", key);
+		return jfield_why(why, "\"%s\" is not a number of seconds", key);
 	*out = json_number_value(v);
 	return true;
 }
@@ -483,10 +382,10 @@ lsn_get(json_t *obj, const char *key, uint64_t *lsn, char *why)
 {
 	const char *text;
 
-	if (!str_get(obj, key, true, &text, why))
+	if (!jfield_str(obj, key, true, &text, why))
 		return false;
 	if (!manifest_lsn_parse(text, lsn))
-		return why_set(why, "\"%s\" is not an LSN", key);
+		return jfield_why(why, "\"%s\" is not an LSN", key);
 	return true;
 }
 
@@ -495,10 +394,10 @@ wal_get(json_t *obj, const char *key, char out[25], char *why)
 {
 	const char *text;
 
-	if (!str_get(obj, key, true, &text, why))
+	if (!jfield_str(obj, key, true, &text, why))
 		return false;
 	if (!manifest_wal_segment_valid(text))
-		return why_set(why, "\"%s\" is not a WAL segment name", key);
+		return jfield_why(why, "\"%s\" is not a WAL segment name", key);
 	memcpy(out, text, 25);
 	return true;
 }
@@ -516,19 +415,19 @@ restore_test_get(json_t *o, catalog_restore_test *t, char *why)
 
 	if (rt == NULL)
 		return true;
-	if (!json_is_object(rt) || !keys_allowed(rt, restore_test_keys, why))
-		return why_set(why, "\"restore-test\" is not a restore test record");
+	if (!json_is_object(rt) || !jfield_keys_allowed(rt, restore_test_keys, why))
+		return jfield_why(why, "\"restore-test\" is not a restore test record");
 	success = json_object_get(rt, "success");
 	if (!json_is_boolean(success))
-		return why_set(why, "\"success\" is not true or false");
+		return jfield_why(why, "\"success\" is not true or false");
 	t->present = true;
 	t->success = json_is_true(success);
 	if (!i64_get(rt, "time", &t->time, why) || !duration_get(rt, "duration", &t->duration, why))
 		return false;
-	if (!str_get(rt, "target", false, &text, why))
+	if (!jfield_str(rt, "target", false, &text, why))
 		return false;
 	t->target = dup_or_null(text);
-	if (!str_get(rt, "failed-check", false, &text, why))
+	if (!jfield_str(rt, "failed-check", false, &text, why))
 		return false;
 	t->failed_check = dup_or_null(text);
 	return true;
@@ -542,20 +441,20 @@ references_get(json_t *o, catalog_backup *b, char *why)
 	size_t		i;
 
 	if (!json_is_array(refs) || json_array_size(refs) == 0)
-		return why_set(why, "\"references\" is not a list of labels");
+		return jfield_why(why, "\"references\" is not a list of labels");
 	b->references = xcalloc(json_array_size(refs), sizeof(char *));
 	json_array_foreach(refs, i, r)
 	{
 		const char *ref = json_is_string(r) ? json_string_value(r) : NULL;
 
 		if (!backup_label_in_chain(b->label, ref))
-			return why_set(why, "reference %zu is not a backup of the chain of '%s'", i, b->label);
+			return jfield_why(why, "reference %zu is not a backup of the chain of '%s'", i, b->label);
 		if (i > 0 && strcmp(b->references[i - 1], ref) >= 0)
-			return why_set(why, "the references of '%s' are not in label order", b->label);
+			return jfield_why(why, "the references of '%s' are not in label order", b->label);
 		b->references[b->nreferences++] = xstrdup(ref);
 	}
 	if (strcmp(b->references[b->nreferences - 1], b->label) != 0)
-		return why_set(why, "the references of '%s' do not include itself", b->label);
+		return jfield_why(why, "the references of '%s' do not include itself", b->label);
 	return true;
 }
 
@@ -575,58 +474,58 @@ backup_from_json(json_t *o, catalog_backup *b, char *why)
 
 	memset(b, 0, sizeof(*b));
 	if (!json_is_object(o))
-		return why_set(why, "not an object");
-	if (!keys_allowed(o, backup_keys, why) || !str_get(o, "label", true, &text, why))
+		return jfield_why(why, "not an object");
+	if (!jfield_keys_allowed(o, backup_keys, why) || !jfield_str(o, "label", true, &text, why))
 		return false;
 	if (!backup_label_valid(text))
-		return why_set(why, "\"label\" is not a backup label");
+		return jfield_why(why, "\"label\" is not a backup label");
 	b->label = xstrdup(text);
-	if (!str_get(o, "type", true, &text, why))
+	if (!jfield_str(o, "type", true, &text, why))
 		return false;
 	if (backup_type_parse(text) < 0 || backup_type_parse(text) != backup_label_type(b->label))
-		return why_set(why, "the type of '%s' is not the one its label names", b->label);
+		return jfield_why(why, "the type of '%s' is not the one its label names", b->label);
 	b->type = (backup_type) backup_type_parse(text);
-	if (!str_get(o, "parent", false, &text, why))
+	if (!jfield_str(o, "parent", false, &text, why))
 		return false;
 	if (b->type == BACKUP_FULL ? text != NULL :
 		text == NULL || strcmp(text, b->label) == 0 || !backup_label_in_chain(b->label, text))
-		return why_set(why, "the parent of '%s' is not an earlier backup of its chain", b->label);
+		return jfield_why(why, "the parent of '%s' is not an earlier backup of its chain", b->label);
 	b->parent = dup_or_null(text);
 	if (!references_get(o, b, why))
 		return false;
-	if (!str_get(o, "system-id", true, &text, why))
+	if (!jfield_str(o, "system-id", true, &text, why))
 		return false;
 	if (!manifest_sysid_parse(text, &b->system_id))
-		return why_set(why, "\"system-id\" is not a decimal number");
-	if (!int_get(o, "pg-version", 1, INT32_MAX, &v, why))
+		return jfield_why(why, "\"system-id\" is not a decimal number");
+	if (!jfield_int(o, "pg-version", 1, INT32_MAX, &v, why))
 		return false;
 	b->pg_version = (int) v;
-	if (!int_get(o, "timeline", 1, UINT32_MAX, &v, why))
+	if (!jfield_int(o, "timeline", 1, UINT32_MAX, &v, why))
 		return false;
 	b->timeline = (uint32_t) v;
 	if (!lsn_get(o, "start-lsn", &b->start_lsn, why) || !lsn_get(o, "stop-lsn", &b->stop_lsn, why))
 		return false;
 	if (b->start_lsn > b->stop_lsn)
-		return why_set(why, "the start LSN of '%s' is after its stop LSN", b->label);
+		return jfield_why(why, "the start LSN of '%s' is after its stop LSN", b->label);
 	if (!i64_get(o, "start-time", &b->start_time, why) ||
 		!i64_get(o, "stop-time", &b->stop_time, why) ||
 		!wal_get(o, "wal-start", b->wal_start, why) || !wal_get(o, "wal-stop", b->wal_stop, why))
 		return false;
-	if (!int_get(o, "wal-segment-size", 0, UINT32_MAX, &v, why))
+	if (!jfield_int(o, "wal-segment-size", 0, UINT32_MAX, &v, why))
 		return false;
 	if (!manifest_wal_segment_size_valid((uint64_t) v))
-		return why_set(why, "\"wal-segment-size\" is not a power of two from 1 MiB to 1 GiB");
+		return jfield_why(why, "\"wal-segment-size\" is not a power of two from 1 MiB to 1 GiB");
 	b->wal_segment_size = (uint32_t) v;
-	if (!u64_get(o, "file-count", &b->file_count, why) || !u64_get(o, "size", &b->size, why) ||
-		!u64_get(o, "size-copied", &b->size_copied, why) ||
-		!u64_get(o, "repo-size", &b->repo_size, why) ||
-		!u64_get(o, "damaged-pages", &b->damaged_pages, why) ||
+	if (!jfield_u64(o, "file-count", &b->file_count, why) || !jfield_u64(o, "size", &b->size, why) ||
+		!jfield_u64(o, "size-copied", &b->size_copied, why) ||
+		!jfield_u64(o, "repo-size", &b->repo_size, why) ||
+		!jfield_u64(o, "damaged-pages", &b->damaged_pages, why) ||
 		!duration_get(o, "duration", &b->duration, why))
 		return false;
-	if (!str_get(o, "manifest-sha256", true, &text, why))
+	if (!jfield_str(o, "manifest-sha256", true, &text, why))
 		return false;
 	if (strlen(text) != 64 || hex_decode(text, b->manifest_sha256, 32) != 0)
-		return why_set(why, "\"manifest-sha256\" is not a SHA-256 in hex");
+		return jfield_why(why, "\"manifest-sha256\" is not a SHA-256 in hex");
 	return restore_test_get(o, &b->restore_test, why);
 }
 
@@ -643,7 +542,7 @@ catalog_parse(const char *path, const char *stanza, const buf_t *data, catalog *
 	json_t	   *o;
 	json_int_t	format;
 	const char *name;
-	char		why[WHY_SIZE];
+	char		why[JFIELD_WHY_SIZE];
 	catalog		c;
 	size_t		i;
 	bool		ok;
@@ -651,9 +550,9 @@ catalog_parse(const char *path, const char *stanza, const buf_t *data, catalog *
 	if (root == NULL)
 		return err_set(DRB_ERR_INTEGRITY, "backup catalog '%s' is not valid JSON: %s (line %d)",
 					   path, jerr.text, jerr.line);
-	if (!json_is_object(root) || !keys_allowed(root, catalog_keys, why) ||
-		!int_get(root, "format", CATALOG_FORMAT, CATALOG_FORMAT, &format, why) ||
-		!str_get(root, "stanza", true, &name, why) ||
+	if (!json_is_object(root) || !jfield_keys_allowed(root, catalog_keys, why) ||
+		!jfield_int(root, "format", CATALOG_FORMAT, CATALOG_FORMAT, &format, why) ||
+		!jfield_str(root, "stanza", true, &name, why) ||
 		!json_is_array(backups = json_object_get(root, "backups")))
 	{
 		json_decref(root);
@@ -676,7 +575,7 @@ catalog_parse(const char *path, const char *stanza, const buf_t *data, catalog *
 		ok = backup_from_json(o, b, why);
 		c.nbackups = i + 1;
 		if (ok && i > 0 && strcmp(c.backups[i - 1].label, b->label) >= 0)
-			ok = why_set(why, "'%s' does not come after '%s' (labels out of order)", b->label,
+			ok = jfield_why(why, "'%s' does not come after '%s' (labels out of order)", b->label,
 						 c.backups[i - 1].label);
 		if (!ok)
 			break;
@@ -775,7 +674,7 @@ catalog_write(repo_t *repo, const catalog *c)
 	for (size_t i = 0; i < c->nbackups; i++)
 		json_array_append_new(backups, backup_to_json(&c->backups[i]));
 	json_object_set_new(root, "format", json_integer(CATALOG_FORMAT));
-	json_object_set_new(root, "stanza", json_text(c->stanza));
+	json_object_set_new(root, "stanza", jval_text(c->stanza));
 	json_object_set_new(root, "backups", backups);
 	text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
 	json_decref(root);

@@ -58,6 +58,8 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "fileutil.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "manifest.h"
 #include "mem.h"
@@ -65,7 +67,6 @@
 #include "wal.h"
 
 #define WRITE_BUFFER	(64 * 1024)
-#define WHY_SIZE		256
 
 /* ------------------------------------------------------------------------------------ */
 /* Small things                                                                         */
@@ -256,90 +257,9 @@ manifest_wal_segment_size_valid(uint64_t size)
 	return size >= (1u << 20) && size <= (1u << 30) && (size & (size - 1)) == 0;
 }
 
-/* Record why something was refused; returns false. */
-static bool
-why_set(char *why, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-
-static bool
-why_set(char *why, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, WHY_SIZE, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* JSON fields (hostile input on the way in)                                            */
 /* ------------------------------------------------------------------------------------ */
-
-/* Every key of obj is one of allowed (NULL-terminated). */
-static bool
-keys_allowed(json_t *obj, const char *const *allowed, char *why)
-{
-	const char *key;
-	json_t	   *v;
-
-	json_object_foreach(obj, key, v)
-	{
-		const char *const *a = allowed;
-
-		while (*a && strcmp(*a, key) != 0)
-			a++;
-		if (*a == NULL)
-		{
-			size_t		n = strlen(key);
-
-			if (n <= 40 && no_control_chars(key, n))
-				return why_set(why, "unknown field \"%s\"", key);
-			return why_set(why, "an unknown field");
-		}
-	}
-	return true;
-}
-
-static bool
-int_get(json_t *obj, const char *key, json_int_t min, json_int_t max, json_int_t *out,
-		char *why)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return why_set(why, "\"%s\" is missing", key);
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return why_set(why, "\"%s\" is not an integer from %lld to %lld", key, (long long) min,
-					   (long long) max);
-	*out = json_integer_value(v);
-	return true;
-}
-
-static bool
-u64_get(json_t *obj, const char *key, uint64_t *out, char *why)
-{
-	json_int_t	v;
-
-	if (!int_get(obj, key, 0, INT64_MAX, &v, why))
-		return false;
-	*out = (uint64_t) v;
-	return true;
-}
-
-/* A string value, or NULL when absent (when optional) or JSON null (when nullable). */
-static bool
-str_get(json_t *obj, const char *key, bool required, const char **out, char *why)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	*out = NULL;
-	if (v == NULL || (json_is_null(v) && !required))
-		return required ? why_set(why, "\"%s\" is missing", key) : true;
-	if (!json_is_string(v))
-		return why_set(why, "\"%s\" is not a string", key);
-	*out = json_string_value(v);
-	return true;
-}
 
 /*
  * Text under key, or decoded from hex under hexkey (text that is not UTF-8). *owned gets
@@ -356,18 +276,18 @@ text_get(json_t *obj, const char *key, const char *hexkey, bool required, const 
 
 	*owned = NULL;
 	if (x == NULL)
-		return str_get(obj, key, required, out, why);
+		return jfield_str(obj, key, required, out, why);
 	if (json_object_get(obj, key) != NULL)
-		return why_set(why, "both \"%s\" and \"%s\"", key, hexkey);
+		return jfield_why(why, "both \"%s\" and \"%s\"", key, hexkey);
 	hex = json_is_string(x) ? json_string_value(x) : "";
 	len = strlen(hex);
 	if (len == 0 || len % 2 != 0)
-		return why_set(why, "\"%s\" is not hex text", hexkey);
+		return jfield_why(why, "\"%s\" is not hex text", hexkey);
 	text = xmalloc(len / 2 + 1);
 	if (hex_decode(hex, (uint8_t *) text, len / 2) != 0 || memchr(text, '\0', len / 2) != NULL)
 	{
 		free(text);
-		return why_set(why, "\"%s\" is not hex text", hexkey);
+		return jfield_why(why, "\"%s\" is not hex text", hexkey);
 	}
 	text[len / 2] = '\0';
 	*out = *owned = text;
@@ -421,10 +341,10 @@ lsn_get(json_t *obj, const char *key, uint64_t *lsn, char *why)
 {
 	const char *text;
 
-	if (!str_get(obj, key, true, &text, why))
+	if (!jfield_str(obj, key, true, &text, why))
 		return false;
 	if (!manifest_lsn_parse(text, lsn))
-		return why_set(why, "\"%s\" is not an LSN", key);
+		return jfield_why(why, "\"%s\" is not an LSN", key);
 	return true;
 }
 
@@ -433,10 +353,10 @@ sha256_get(json_t *obj, const char *key, uint8_t out[32], char *why)
 {
 	const char *text;
 
-	if (!str_get(obj, key, true, &text, why))
+	if (!jfield_str(obj, key, true, &text, why))
 		return false;
 	if (strlen(text) != 64 || hex_decode(text, out, 32) != 0)
-		return why_set(why, "\"%s\" is not a SHA-256 in hex", key);
+		return jfield_why(why, "\"%s\" is not a SHA-256 in hex", key);
 	return true;
 }
 
@@ -449,48 +369,48 @@ static bool
 header_check(const manifest_header *h, char *why)
 {
 	if (h->format != MANIFEST_FORMAT)
-		return why_set(why, "unknown manifest format %d", h->format);
+		return jfield_why(why, "unknown manifest format %d", h->format);
 	if (!backup_label_valid(h->label))
-		return why_set(why, "the label is not a backup label");
+		return jfield_why(why, "the label is not a backup label");
 	if (backup_label_type(h->label) != (int) h->type)
-		return why_set(why, "type %s does not match label '%s'", backup_type_name(h->type),
+		return jfield_why(why, "type %s does not match label '%s'", backup_type_name(h->type),
 					   h->label);
 	if (h->type == BACKUP_FULL ? h->parent != NULL :
 		h->parent == NULL || strcmp(h->parent, h->label) == 0 ||
 		!backup_label_in_chain(h->label, h->parent))
-		return why_set(why, "the parent is not an earlier backup of the chain of '%s'", h->label);
+		return jfield_why(why, "the parent is not an earlier backup of the chain of '%s'", h->label);
 	if (h->drbackup_version == NULL)
-		return why_set(why, "the drbackup version is missing");
+		return jfield_why(why, "the drbackup version is missing");
 	if (h->pg_version <= 0 || h->pg_version_num <= 0)
-		return why_set(why, "the PostgreSQL version is missing");
+		return jfield_why(why, "the PostgreSQL version is missing");
 	if (h->timeline == 0)
-		return why_set(why, "the timeline is 0");
+		return jfield_why(why, "the timeline is 0");
 	if (h->start_lsn > h->stop_lsn)
-		return why_set(why, "the start LSN is after the stop LSN");
+		return jfield_why(why, "the start LSN is after the stop LSN");
 	if (!manifest_wal_segment_valid(h->wal_start) || !manifest_wal_segment_valid(h->wal_stop))
-		return why_set(why, "the WAL range is not two WAL segment names");
+		return jfield_why(why, "the WAL range is not two WAL segment names");
 	if (!manifest_wal_segment_size_valid(h->wal_segment_size))
-		return why_set(why, "WAL segment size %" PRIu32 " is not a power of two from 1 MiB to "
+		return jfield_why(why, "WAL segment size %" PRIu32 " is not a power of two from 1 MiB to "
 					   "1 GiB", h->wal_segment_size);
 	if (h->backup_label == NULL)
-		return why_set(why, "the backup_label text is missing");
+		return jfield_why(why, "the backup_label text is missing");
 	if (h->ntablespaces > 0 && h->tablespaces == NULL)
-		return why_set(why, "the tablespaces are missing");
+		return jfield_why(why, "the tablespaces are missing");
 	for (size_t i = 0; i < h->ntablespaces; i++)
 	{
 		const manifest_tablespace *t = &h->tablespaces[i];
 
 		if (t->oid == 0 || t->name == NULL || !absolute_path_safe(t->location))
-			return why_set(why, "tablespace %zu lacks an oid, a name or an absolute location", i);
+			return jfield_why(why, "tablespace %zu lacks an oid, a name or an absolute location", i);
 		for (size_t j = 0; j < i; j++)
 			if (h->tablespaces[j].oid == t->oid)
-				return why_set(why, "tablespace %" PRIu32 " is listed twice", t->oid);
+				return jfield_why(why, "tablespace %" PRIu32 " is listed twice", t->oid);
 	}
 	if (h->compress == NULL || compress_type_parse(h->compress) < 0)
-		return why_set(why, "the compress type is not known");
+		return jfield_why(why, "the compress type is not known");
 	if (h->file_count > INT64_MAX || h->size > INT64_MAX || h->size_copied > INT64_MAX ||
 		h->repo_size > INT64_MAX || h->object_count > INT64_MAX || h->damaged_pages > INT64_MAX)
-		return why_set(why, "a total is above 2^63");
+		return jfield_why(why, "a total is above 2^63");
 	return true;
 }
 
@@ -565,7 +485,7 @@ tablespaces_get(json_t *o, manifest_header *h, char *why)
 	size_t		i;
 
 	if (!json_is_array(ts))
-		return why_set(why, "\"tablespaces\" is not an array");
+		return jfield_why(why, "\"tablespaces\" is not an array");
 	if (json_array_size(ts) == 0)
 		return true;
 	h->tablespaces = xcalloc(json_array_size(ts), sizeof(manifest_tablespace));
@@ -576,9 +496,9 @@ tablespaces_get(json_t *o, manifest_header *h, char *why)
 
 		h->ntablespaces = i + 1;
 		if (!json_is_object(t))
-			return why_set(why, "tablespace %zu is not an object", i);
-		if (!keys_allowed(t, tablespace_keys, why) ||
-			!int_get(t, "oid", 1, UINT32_MAX, &oid, why) ||
+			return jfield_why(why, "tablespace %zu is not an object", i);
+		if (!jfield_keys_allowed(t, tablespace_keys, why) ||
+			!jfield_int(t, "oid", 1, UINT32_MAX, &oid, why) ||
 			!text_dup(t, "name", "name-hex", true, &mt->name, why) ||
 			!text_dup(t, "location", "location-hex", true, &mt->location, why))
 			return false;
@@ -596,80 +516,80 @@ header_from_json(json_t *o, manifest_header *h, char *why)
 	json_t	   *b;
 	int			type;
 
-	if (!keys_allowed(o, header_keys, why))
+	if (!jfield_keys_allowed(o, header_keys, why))
 		return false;
-	if (!int_get(o, "format", INT32_MIN, INT32_MAX, &v, why))
+	if (!jfield_int(o, "format", INT32_MIN, INT32_MAX, &v, why))
 		return false;
 	h->format = (int) v;
 	if (h->format != MANIFEST_FORMAT)
-		return why_set(why, "unknown manifest format %d", h->format);
-	if (!str_get(o, "label", true, &text, why))
+		return jfield_why(why, "unknown manifest format %d", h->format);
+	if (!jfield_str(o, "label", true, &text, why))
 		return false;
 	h->label = xstrdup(text);
-	if (!str_get(o, "type", true, &text, why))
+	if (!jfield_str(o, "type", true, &text, why))
 		return false;
 	if ((type = backup_type_parse(text)) < 0)
-		return why_set(why, "\"type\" is not full, diff or incr");
+		return jfield_why(why, "\"type\" is not full, diff or incr");
 	h->type = (backup_type) type;
-	if (!str_get(o, "parent", false, &text, why))
+	if (!jfield_str(o, "parent", false, &text, why))
 		return false;
 	h->parent = text ? xstrdup(text) : NULL;
 	if (!text_dup(o, "drbackup-version", "drbackup-version-hex", true, &h->drbackup_version, why))
 		return false;
-	if (!str_get(o, "system-id", true, &text, why))
+	if (!jfield_str(o, "system-id", true, &text, why))
 		return false;
 	if (!manifest_sysid_parse(text, &h->system_id))
-		return why_set(why, "\"system-id\" is not a decimal number");
-	if (!int_get(o, "pg-version", 1, INT32_MAX, &v, why))
+		return jfield_why(why, "\"system-id\" is not a decimal number");
+	if (!jfield_int(o, "pg-version", 1, INT32_MAX, &v, why))
 		return false;
 	h->pg_version = (int) v;
-	if (!int_get(o, "pg-version-num", 1, INT32_MAX, &v, why))
+	if (!jfield_int(o, "pg-version-num", 1, INT32_MAX, &v, why))
 		return false;
 	h->pg_version_num = (int) v;
-	if (!int_get(o, "timeline", 1, UINT32_MAX, &v, why))
+	if (!jfield_int(o, "timeline", 1, UINT32_MAX, &v, why))
 		return false;
 	h->timeline = (uint32_t) v;
 	if (!lsn_get(o, "start-lsn", &h->start_lsn, why) || !lsn_get(o, "stop-lsn", &h->stop_lsn, why))
 		return false;
-	if (!int_get(o, "start-time", INT64_MIN, INT64_MAX, &v, why))
+	if (!jfield_int(o, "start-time", INT64_MIN, INT64_MAX, &v, why))
 		return false;
 	h->start_time = v;
-	if (!int_get(o, "stop-time", INT64_MIN, INT64_MAX, &v, why))
+	if (!jfield_int(o, "stop-time", INT64_MIN, INT64_MAX, &v, why))
 		return false;
 	h->stop_time = v;
-	if (!str_get(o, "wal-start", true, &text, why))
+	if (!jfield_str(o, "wal-start", true, &text, why))
 		return false;
 	if (!manifest_wal_segment_valid(text))
-		return why_set(why, "\"wal-start\" is not a WAL segment name");
+		return jfield_why(why, "\"wal-start\" is not a WAL segment name");
 	memcpy(h->wal_start, text, 25);
-	if (!str_get(o, "wal-stop", true, &text, why))
+	if (!jfield_str(o, "wal-stop", true, &text, why))
 		return false;
 	if (!manifest_wal_segment_valid(text))
-		return why_set(why, "\"wal-stop\" is not a WAL segment name");
+		return jfield_why(why, "\"wal-stop\" is not a WAL segment name");
 	memcpy(h->wal_stop, text, 25);
-	if (!int_get(o, "wal-segment-size", 0, UINT32_MAX, &v, why))
+	if (!jfield_int(o, "wal-segment-size", 0, UINT32_MAX, &v, why))
 		return false;
 	h->wal_segment_size = (uint32_t) v;
 	b = json_object_get(o, "data-checksums");
 	if (!json_is_boolean(b))
-		return why_set(why, "\"data-checksums\" is not true or false");
+		return jfield_why(why, "\"data-checksums\" is not true or false");
 	h->data_checksums = json_is_true(b);
 	if (!text_dup(o, "backup-label", "backup-label-hex", true, &h->backup_label, why) ||
 		!text_dup(o, "tablespace-map", "tablespace-map-hex", false, &h->tablespace_map, why))
 		return false;
 	if (json_object_get(o, "tablespace-map") == NULL && h->tablespace_map == NULL)
-		return why_set(why, "\"tablespace-map\" is missing");
+		return jfield_why(why, "\"tablespace-map\" is missing");
 	if (!tablespaces_get(o, h, why))
 		return false;
-	if (!str_get(o, "compress", true, &text, why))
+	if (!jfield_str(o, "compress", true, &text, why))
 		return false;
 	h->compress = xstrdup(text);
-	return u64_get(o, "file-count", &h->file_count, why) &&
-		u64_get(o, "size", &h->size, why) &&
-		u64_get(o, "size-copied", &h->size_copied, why) &&
-		u64_get(o, "repo-size", &h->repo_size, why) &&
-		u64_get(o, "object-count", &h->object_count, why) &&
-		u64_get(o, "damaged-pages", &h->damaged_pages, why);
+	return jfield_u64(o, "file-count", &h->file_count, why) &&
+		jfield_u64(o, "size", &h->size, why) &&
+		jfield_u64(o, "size-copied", &h->size_copied, why) &&
+		jfield_u64(o, "repo-size", &h->repo_size, why) &&
+		jfield_u64(o, "object-count", &h->object_count, why) &&
+		jfield_u64(o, "damaged-pages", &h->damaged_pages, why);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -681,40 +601,40 @@ static bool
 entry_check(const manifest_entry *e, const char *label, char *why)
 {
 	if (e->type != MANIFEST_DIR && e->type != MANIFEST_LINK && e->type != MANIFEST_FILE_ENTRY)
-		return why_set(why, "unknown entry type");
+		return jfield_why(why, "unknown entry type");
 	if (!manifest_path_safe(e->path))
-		return why_set(why, "the path is not a safe relative path");
+		return jfield_why(why, "the path is not a safe relative path");
 	if (e->mode > 07777)
-		return why_set(why, "mode %o is more than permission bits", e->mode);
+		return jfield_why(why, "mode %o is more than permission bits", e->mode);
 	if (e->type == MANIFEST_LINK)
 	{
 		if (e->link_target == NULL || e->link_target[0] == '\0' ||
 			!no_control_chars(e->link_target, strlen(e->link_target)))
-			return why_set(why, "link '%s' has no target or one with control characters",
+			return jfield_why(why, "link '%s' has no target or one with control characters",
 						   e->path);
 		if (is_tablespace_link(e->path) && !absolute_path_safe(e->link_target))
-			return why_set(why, "tablespace link '%s' does not point to a clean absolute path",
+			return jfield_why(why, "tablespace link '%s' does not point to a clean absolute path",
 						   e->path);
 	}
 	if (e->type != MANIFEST_FILE_ENTRY)
 		return true;
 	if (e->size > INT64_MAX || e->offset > INT64_MAX - e->size)
-		return why_set(why, "file '%s' has a size or offset above 2^63", e->path);
+		return jfield_why(why, "file '%s' has a size or offset above 2^63", e->path);
 	if (e->object == NULL)
 	{
 		if (e->size != 0)
-			return why_set(why, "file '%s' of %" PRIu64 " bytes has no object", e->path, e->size);
+			return jfield_why(why, "file '%s' of %" PRIu64 " bytes has no object", e->path, e->size);
 	}
 	else
 	{
 		if (!manifest_path_safe(e->object))
-			return why_set(why, "the object of '%s' is not a safe relative path", e->path);
+			return jfield_why(why, "the object of '%s' is not a safe relative path", e->path);
 		if (!backup_label_in_chain(label, e->ref))
-			return why_set(why, "the ref of '%s' is not this backup or an earlier one of its "
+			return jfield_why(why, "the ref of '%s' is not this backup or an earlier one of its "
 						   "chain", e->path);
 	}
 	if (e->nbad > 0 && e->bad == NULL)
-		return why_set(why, "file '%s' has %zu damaged blocks but no list", e->path, e->nbad);
+		return jfield_why(why, "file '%s' has %zu damaged blocks but no list", e->path, e->nbad);
 	return true;
 }
 
@@ -822,7 +742,7 @@ manifest_writer_open(repo_t *const *repos, int nrepo, const char *stanza,
 					 const manifest_header *h)
 {
 	manifest_writer *w;
-	char		why[WHY_SIZE];
+	char		why[JFIELD_WHY_SIZE];
 
 	if (repos == NULL || nrepo < 1 || stanza == NULL || h == NULL)
 	{
@@ -865,7 +785,7 @@ manifest_writer_open(repo_t *const *repos, int nrepo, const char *stanza,
 int
 manifest_writer_add(manifest_writer *w, const manifest_entry *e)
 {
-	char		why[WHY_SIZE];
+	char		why[JFIELD_WHY_SIZE];
 
 	if (w->failed)
 		return err_set(DRB_ERR_INTERNAL, "the manifest of backup '%s' failed earlier", w->label);
@@ -956,7 +876,7 @@ reader_fail(manifest_reader *r, const char *fmt,...) __attribute__((format(print
 static int
 reader_fail(manifest_reader *r, const char *fmt,...)
 {
-	char		msg[WHY_SIZE + 64];
+	char		msg[JFIELD_WHY_SIZE + 64];
 	va_list		ap;
 
 	va_start(ap, fmt);
@@ -964,30 +884,6 @@ reader_fail(manifest_reader *r, const char *fmt,...)
 	va_end(ap);
 	return err_set(DRB_ERR_INTEGRITY, "repository %d: manifest '%s' line %" PRIu64 ": %s",
 				   r->repo_index, r->object, r->lineno, msg);
-}
-
-/* The unlinked temporary file the manifest is decoded into. */
-static int
-reader_tmpfile(void)
-{
-	const char *dir = getenv("TMPDIR");
-	char	   *name;
-	int			fd;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/tmp";
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	name = xasprintf("%s/drbackup-manifest-XXXXXX", dir);
-	fd = mkostemp(name, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(name);
-	else
-		err_set(DRB_ERR_STORAGE, "unable to create a temporary file in '%s' to read a manifest: %m",
-				dir);
-	free(name);
-	return fd;
 }
 
 static void
@@ -1059,20 +955,20 @@ entry_from_json(manifest_reader *r, json_t *o, manifest_entry *e, char *why)
 	json_t	   *bad;
 
 	memset(e, 0, sizeof(*e));
-	if (!str_get(o, "t", true, &t, why))
+	if (!jfield_str(o, "t", true, &t, why))
 		return false;
 	if (strlen(t) != 1 || strchr("dlf", t[0]) == NULL)
-		return why_set(why, "\"t\" is not d, l or f");
+		return jfield_why(why, "\"t\" is not d, l or f");
 	e->type = (manifest_entry_type) t[0];
-	if (!keys_allowed(o, e->type == MANIFEST_DIR ? dir_keys :
+	if (!jfield_keys_allowed(o, e->type == MANIFEST_DIR ? dir_keys :
 					  e->type == MANIFEST_LINK ? link_keys : file_keys, why))
 		return false;
 	if (!text_get(o, "p", "px", true, &e->path, &r->path_owned, why))
 		return false;
-	if (!int_get(o, "m", 0, 07777, &v, why))
+	if (!jfield_int(o, "m", 0, 07777, &v, why))
 		return false;
 	e->mode = (uint32_t) v;
-	if (!int_get(o, "mt", INT64_MIN, INT64_MAX, &v, why))
+	if (!jfield_int(o, "mt", INT64_MIN, INT64_MAX, &v, why))
 		return false;
 	e->mtime = v;
 	if (e->type == MANIFEST_LINK)
@@ -1080,16 +976,16 @@ entry_from_json(manifest_reader *r, json_t *o, manifest_entry *e, char *why)
 	if (e->type == MANIFEST_DIR)
 		return true;
 
-	if (!u64_get(o, "s", &e->size, why) || !sha256_get(o, "h", e->sha256, why))
+	if (!jfield_u64(o, "s", &e->size, why) || !sha256_get(o, "h", e->sha256, why))
 		return false;
 	if (json_object_get(o, "o") != NULL)
 	{
-		if (!str_get(o, "o", true, &e->object, why) || !str_get(o, "r", true, &e->ref, why) ||
-			!u64_get(o, "off", &e->offset, why))
+		if (!jfield_str(o, "o", true, &e->object, why) || !jfield_str(o, "r", true, &e->ref, why) ||
+			!jfield_u64(o, "off", &e->offset, why))
 			return false;
 	}
 	else if (json_object_get(o, "r") != NULL || json_object_get(o, "off") != NULL)
-		return why_set(why, "\"r\" or \"off\" without \"o\"");
+		return jfield_why(why, "\"r\" or \"off\" without \"o\"");
 	bad = json_object_get(o, "bad");
 	if (bad != NULL)
 	{
@@ -1097,7 +993,7 @@ entry_from_json(manifest_reader *r, json_t *o, manifest_entry *e, char *why)
 		size_t		i;
 
 		if (!json_is_array(bad) || json_array_size(bad) == 0)
-			return why_set(why, "\"bad\" is not a list of block numbers");
+			return jfield_why(why, "\"bad\" is not a list of block numbers");
 		if (json_array_size(bad) > r->badcap)
 		{
 			r->badcap = json_array_size(bad);
@@ -1107,7 +1003,7 @@ entry_from_json(manifest_reader *r, json_t *o, manifest_entry *e, char *why)
 		{
 			if (!json_is_integer(b) || json_integer_value(b) < 0 ||
 				json_integer_value(b) > UINT32_MAX)
-				return why_set(why, "\"bad\" is not a list of block numbers");
+				return jfield_why(why, "\"bad\" is not a list of block numbers");
 			r->bad[i] = (uint32_t) json_integer_value(b);
 		}
 		e->bad = r->bad;
@@ -1123,12 +1019,12 @@ end_line_check(json_t *o, uint64_t entries, char *why)
 	static const char *const end_keys[] = {"end", "entries", NULL};
 	json_int_t	n;
 
-	if (!keys_allowed(o, end_keys, why) || !int_get(o, "entries", 0, INT64_MAX, &n, why))
+	if (!jfield_keys_allowed(o, end_keys, why) || !jfield_int(o, "entries", 0, INT64_MAX, &n, why))
 		return false;
 	if (!json_is_true(json_object_get(o, "end")))
-		return why_set(why, "\"end\" is not true");
+		return jfield_why(why, "\"end\" is not true");
 	if ((uint64_t) n != entries)
-		return why_set(why, "the end line counts %" PRIu64 " entries, the manifest has %" PRIu64,
+		return jfield_why(why, "the end line counts %" PRIu64 " entries, the manifest has %" PRIu64,
 					   (uint64_t) n, entries);
 	return true;
 }
@@ -1137,7 +1033,7 @@ end_line_check(json_t *o, uint64_t entries, char *why)
 static int
 reader_end(manifest_reader *r, json_t *o)
 {
-	char		why[WHY_SIZE];
+	char		why[JFIELD_WHY_SIZE];
 	size_t		len;
 	int			rc;
 
@@ -1153,7 +1049,7 @@ reader_end(manifest_reader *r, json_t *o)
 static int
 reader_read_entry(manifest_reader *r, manifest_entry *e)
 {
-	char		why[WHY_SIZE];
+	char		why[JFIELD_WHY_SIZE];
 	size_t		len;
 	int			rc;
 
@@ -1205,7 +1101,7 @@ reader_check_shape(manifest_reader *r)
 {
 	uint8_t		block[65536];
 	char		last[256];
-	char		why[WHY_SIZE];
+	char		why[JFIELD_WHY_SIZE];
 	off_t		pos = 0;
 	off_t		line_start = 0;
 	off_t		last_start = 0;
@@ -1269,7 +1165,7 @@ reader_check_shape(manifest_reader *r)
 static int
 reader_load(manifest_reader *r, repo_t *repo, const char *path, manifest_header *h)
 {
-	char		why[WHY_SIZE];
+	char		why[JFIELD_WHY_SIZE];
 	filter_t   *sink;
 	json_t	   *o;
 	size_t		len;
@@ -1336,8 +1232,9 @@ manifest_reader_open(repo_t *repo, const char *stanza, const char *label, manife
 	r->repo_index = repo_index(repo);
 	r->label = xstrdup(label);
 	buf_init(&r->prev);
-	if ((r->fd = reader_tmpfile()) < 0)
+	if ((r->fd = tmpfile_open("manifest")) < 0)
 	{
+		err_wrap("unable to read a manifest");
 		manifest_reader_close(r);
 		return NULL;
 	}

@@ -89,10 +89,12 @@ sleep 1
 mark 1 >/dev/null
 check "full backup to both repositories while pgbench runs" drb backup --type=full
 FULL=$(last_label)
+sleep 1.1	# a backup reaches only targets after its stop's second (stop times are whole seconds)
 mark 2 >/dev/null
 T2=$(moment)
 check "incr backup while pgbench runs" drb backup --type=incr
 INCR=$(last_label)
+sleep 1.1
 mark 3 >/dev/null
 T3=$(moment)
 mark 4 >/dev/null
