@@ -169,6 +169,8 @@ typedef struct splitter
 	object_file f;
 	uint64_t	pos;			/* in the object's plain stream */
 	EVP_MD_CTX *md;
+	bool		trusted;		/* object_splitter_trust_object: no hashing here */
+	bool		close_pending;	/* trusted: the file's close waits for finish */
 } splitter;
 
 /* Load the next file that is needed, or idx = n. */
@@ -200,6 +202,8 @@ split_open(splitter *sp)
 	if (sp->ops->open(sp->arg, &sp->f) != 0)
 		return -1;
 	sp->open = true;
+	if (sp->trusted)
+		return 0;
 	if (EVP_DigestInit_ex(sp->md, EVP_sha256(), NULL) != 1)
 		return err_set(DRB_ERR_INTERNAL, "SHA-256 initialisation failed");
 	return 0;
@@ -212,6 +216,14 @@ split_close(splitter *sp)
 	uint8_t		sha[32];
 	unsigned int len = 0;
 
+	if (sp->trusted)
+	{
+		/* the read chain verifies the object (= this file) before it finishes us */
+		sp->close_pending = true;
+		sp->loaded = false;
+		sp->idx++;
+		return 0;
+	}
 	EVP_DigestFinal_ex(sp->md, sha, &len);
 	if (memcmp(sha, sp->f.sha256, 32) != 0)
 	{
@@ -263,7 +275,8 @@ split_process(filter_t *flt, const uint8_t *in, size_t len)
 		if (!sp->open && split_open(sp) != 0)
 			return -1;
 		n = end - sp->pos < len ? (size_t) (end - sp->pos) : len;
-		EVP_DigestUpdate(sp->md, in, n);
+		if (!sp->trusted)
+			EVP_DigestUpdate(sp->md, in, n);
 		if (sp->ops->write(sp->arg, &sp->f, in, n) != 0)
 			return -1;
 		sp->pos += n;
@@ -286,7 +299,19 @@ split_finish(filter_t *flt)
 		return err_set(DRB_ERR_INTEGRITY, "object '%s' ends at byte %" PRIu64 ", before the end "
 					   "of '%s' (%" PRIu64 " bytes at offset %" PRIu64 ")", sp->object, sp->pos,
 					   sp->f.path, sp->f.size, sp->f.offset);
+	if (sp->close_pending)
+	{
+		sp->close_pending = false;
+		sp->open = false;
+		return sp->ops->close(sp->arg, &sp->f);
+	}
 	return 0;
+}
+
+void
+object_splitter_trust_object(filter_t *flt)
+{
+	((splitter *) flt)->trusted = true;
 }
 
 static void
