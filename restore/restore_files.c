@@ -29,7 +29,8 @@
  *           name.
  *
  * At the end: modes and mtimes of directories, backup_label and tablespace_map from the
- * header (tablespace_map with the relocated paths), syncfs of the target and of each
+ * header (tablespace_map with the relocated paths), fsync of every directory (each file was
+ * fdatasynced when it was complete) of the target and of each
  * tablespace location.
  */
 #include <dirent.h>
@@ -575,7 +576,13 @@ typedef struct file_writer
 	char	   *abs;			/* the file's name in the target */
 	char	   *tmp;			/* where it is written (abs, or abs.drbtmp with --delta) */
 	int			fd;
+	uint64_t	written;		/* bytes written to fd */
+	uint64_t	flushed;		/* bytes whose write-back was started */
 } file_writer;
+
+/* Write-back is started every this many bytes, so the fdatasync at close finds little left
+ * to do: the disk works while the next bytes are decompressed. */
+#define WRITEBACK_STEP	(16 * 1024 * 1024)
 
 /* Stop early when another thread failed. */
 static int
@@ -996,7 +1003,15 @@ writer_write(void *arg, const object_file *f, const uint8_t *in, size_t len)
 		}
 		in += n;
 		len -= (size_t) n;
+		w->written += (uint64_t) n;
 		atomic_fetch_add(&w->run->done_bytes, (uint64_t) n);
+	}
+	if (w->written - w->flushed >= WRITEBACK_STEP)
+	{
+		/* a hint: errors show at the fdatasync in writer_close */
+		(void) sync_file_range(w->fd, (off64_t) w->flushed, (off64_t) (w->written - w->flushed),
+							   SYNC_FILE_RANGE_WRITE);
+		w->flushed = w->written;
 	}
 	return 0;
 }
@@ -1011,6 +1026,16 @@ writer_close(void *arg, const object_file *f)
 
 	(void) f;
 	w->fd = -1;
+	w->written = w->flushed = 0;
+	/* each file durable as it is done (not one syncfs at the end, which would also wait
+	 * for every other writer's dirty data on the file system) */
+	if (fdatasync(fd) != 0)
+	{
+		err_set(DRB_ERR_STORAGE, "unable to write '%s' to disk: %m", w->tmp);
+		close(fd);
+		unlink(w->tmp);
+		return -1;
+	}
 	if (fchmod(fd, w->e->r.mode) != 0 || futimens(fd, ts) != 0)
 	{
 		err_set(DRB_ERR_STORAGE, "unable to set mode and time of '%s': %m", w->tmp);
@@ -1262,7 +1287,7 @@ write_small(const char *path, const char *text)
 
 	if (fd < 0)
 		return err_set(DRB_ERR_STORAGE, "unable to create '%s': %m", path);
-	ok = write(fd, text, len) == (ssize_t) len;
+	ok = write(fd, text, len) == (ssize_t) len && fdatasync(fd) == 0;
 	if (close(fd) != 0)
 		ok = false;
 	if (!ok)
@@ -1305,16 +1330,17 @@ tablespace_map_relocated(const restore_run *run, const char *map)
 	return out;
 }
 
+/* fsync a directory: the names created in it are durable */
 static int
-sync_dir_fs(const char *dir)
+sync_dir(const char *dir)
 {
 	int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int			rc = 0;
 
 	if (fd < 0)
 		return err_set(DRB_ERR_STORAGE, "unable to open '%s' to sync it: %m", dir);
-	if (syncfs(fd) != 0)
-		rc = err_set(DRB_ERR_STORAGE, "unable to sync the file system of '%s': %m", dir);
+	if (fsync(fd) != 0)
+		rc = err_set(DRB_ERR_STORAGE, "unable to sync directory '%s': %m", dir);
 	close(fd);
 	return rc;
 }
@@ -1339,6 +1365,8 @@ finish(restore_run *run)
 		if (c->e.r.kind == MANIFEST_DIR &&
 			(chmod(abs, c->e.r.mode) != 0 || utimensat(AT_FDCWD, abs, ts, 0) != 0))
 			rc = err_set(DRB_ERR_STORAGE, "unable to set mode and time of '%s': %m", abs);
+		else if (c->e.r.kind == MANIFEST_DIR)
+			rc = sync_dir(abs);
 		else if (c->e.r.kind == MANIFEST_LINK &&
 				 utimensat(AT_FDCWD, abs, ts, AT_SYMLINK_NOFOLLOW) != 0)
 			rc = err_set(DRB_ERR_STORAGE, "unable to set the time of link '%s': %m", abs);
@@ -1363,9 +1391,9 @@ finish(restore_run *run)
 		free(map);
 	}
 	if (rc == 0)
-		rc = sync_dir_fs(run->s->pgdata);
+		rc = sync_dir(run->s->pgdata);
 	for (size_t i = 0; i < run->nts && rc == 0; i++)
-		rc = sync_dir_fs(run->ts[i].dest);
+		rc = sync_dir(run->ts[i].dest);
 	return rc;
 }
 
