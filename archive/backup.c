@@ -127,11 +127,7 @@ label_parse(const char *text, char wal_start[25], uint32_t *tli)
 static void
 segment_of(uint32_t tli, uint64_t lsn, uint32_t seg_size, char out[25])
 {
-	uint64_t	segno = (lsn - 1) / seg_size;
-	uint64_t	per_log = UINT64_C(0x100000000) / seg_size;
-
-	snprintf(out, 25, "%08X%08X%08X", tli, (uint32_t) (segno / per_log),
-			 (uint32_t) (segno % per_log));
+	wal_segment_name(tli, (lsn - 1) / seg_size, seg_size, out);
 }
 
 /* --- WAL of the backup --- */

@@ -53,16 +53,6 @@ json_u64(uint64_t v)
 	return json_integer((json_int_t) v);
 }
 
-/* Segment name of a position on a timeline (inverse of wal_segment_position). */
-static void
-segment_at(uint32_t tli, uint64_t pos, uint32_t seg_size, char out[25])
-{
-	uint64_t	per_log = UINT64_C(0x100000000) / seg_size;
-
-	snprintf(out, 25, "%08X%08X%08X", tli, (uint32_t) (pos / per_log),
-			 (uint32_t) (pos % per_log));
-}
-
 static uint64_t
 name_position(const char *name, uint32_t seg_size)
 {
@@ -176,8 +166,8 @@ timeline_json(const wal_inventory *inv, size_t ri, size_t rend)
 			char		first[25];
 			char		last[25];
 
-			segment_at(tli, after, inv->seg_size, first);
-			segment_at(tli, before, inv->seg_size, last);
+			wal_segment_name(tli, after, inv->seg_size, first);
+			wal_segment_name(tli, before, inv->seg_size, last);
 			json_array_append_new(gaps, json_pack("{s:s, s:s, s:I}", "first", first, "last", last,
 												  "count", (json_int_t) (before - after + 1)));
 		}

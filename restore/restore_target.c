@@ -22,6 +22,7 @@
 #include "error.h"
 #include "fileutil.h"
 #include "mem.h"
+#include "pg.h"
 #include "restore.h"
 
 #define AUTO_CONF			"postgresql.auto.conf"
@@ -211,48 +212,6 @@ target_time_text(const restore_target *t, char *out, size_t outlen)
  * Other target values
  * ------------------------------------------------------------------------------------- */
 
-/* "X/Y": 1 to 8 hex digits on each side (either case), nothing else. */
-static bool
-parse_lsn(const char *text, uint64_t *lsn)
-{
-	uint64_t	part[2] = {0, 0};
-	const char *p = text;
-
-	for (int i = 0; i < 2; i++)
-	{
-		int			n = 0;
-
-		for (;; n++, p++)
-		{
-			int			d;
-
-			if (*p >= '0' && *p <= '9')
-				d = *p - '0';
-			else if (*p >= 'a' && *p <= 'f')
-				d = *p - 'a' + 10;
-			else if (*p >= 'A' && *p <= 'F')
-				d = *p - 'A' + 10;
-			else
-				break;
-			part[i] = part[i] * 16 + (uint64_t) d;
-		}
-		if (n < 1 || n > 8)
-			return false;
-		if (i == 0 && *p++ != '/')
-			return false;
-	}
-	if (*p != '\0')
-		return false;
-	*lsn = (part[0] << 32) | part[1];
-	return true;
-}
-
-static void
-format_lsn(uint64_t lsn, char *out, size_t outlen)
-{
-	snprintf(out, outlen, "%X/%X", (unsigned int) (lsn >> 32), (unsigned int) lsn);
-}
-
 /*
  * A transaction id as PostgreSQL takes it for recovery_target_xid: decimal, optionally
  * epoch-qualified (64 bits); its 32-bit part must be a normal xid (3 and up).
@@ -349,7 +308,7 @@ restore_target_parse(const config_t *cfg, restore_target *t)
 				break;
 			}
 		case TARGET_LSN:
-			if (!parse_lsn(t->value, &t->lsn))
+			if (lsn_parse(t->value, &t->lsn) != 0)
 				return err_set(DRB_ERR_USAGE,
 							   "invalid --to-lsn '%s': expected a WAL location X/Y in hex, "
 							   "e.g. 0/3000060", t->value);
@@ -610,7 +569,7 @@ target_describe(const restore_target *t, char *out, size_t outlen)
 	}
 	else if (t->kind == TARGET_LSN)
 	{
-		format_lsn(t->lsn, text, sizeof(text));
+		lsn_format(t->lsn, text, sizeof(text));
 		snprintf(out, outlen, "the target LSN %s", text);
 	}
 	else
@@ -631,8 +590,8 @@ window_describe(buf_t *b, const repo_window *w, const restore_target *t)
 	}
 	if (t->kind == TARGET_LSN)
 	{
-		format_lsn(w->oldest->stop_lsn, from, sizeof(from));
-		format_lsn(w->latest_lsn, to, sizeof(to));
+		lsn_format(w->oldest->stop_lsn, from, sizeof(from));
+		lsn_format(w->latest_lsn, to, sizeof(to));
 	}
 	else
 	{
@@ -689,7 +648,7 @@ why_line(const catalog_backup *b, const restore_target *t, const repo_window *w,
 	buf_t		out;
 
 	format_utc(b->stop_time, NULL, stop, sizeof(stop));
-	format_lsn(b->stop_lsn, lsn, sizeof(lsn));
+	lsn_format(b->stop_lsn, lsn, sizeof(lsn));
 	target_describe(t, target, sizeof(target));
 	format_utc(w->latest_time, NULL, latest, sizeof(latest));
 	buf_init(&out);
@@ -766,7 +725,7 @@ choose_set(const catalog *const *cats, const wal_inventory *const *invs, int nre
 		if (!backup_reaches(b, t))
 		{
 			if (t->kind == TARGET_LSN)
-				format_lsn(b->stop_lsn, stop, sizeof(stop));
+				lsn_format(b->stop_lsn, stop, sizeof(stop));
 			else
 				format_utc(b->stop_time, NULL, stop, sizeof(stop));
 			buf_printf(&why, "it stopped at %s, after %s (recovery cannot stop before the "
@@ -959,7 +918,7 @@ restore_recovery_settings(const restore_target *t, const char *restore_cmd)
 			rc |= append_setting(&b, "recovery_target_time", text);
 			break;
 		case TARGET_LSN:
-			format_lsn(t->lsn, text, sizeof(text));
+			lsn_format(t->lsn, text, sizeof(text));
 			rc |= append_setting(&b, "recovery_target_lsn", text);
 			break;
 		case TARGET_XID:

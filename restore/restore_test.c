@@ -451,17 +451,16 @@ reached_archive_end(const rt_result *r, const restore_repos *rr, char **why)
 	if (end == 0 || r->log.redo_done_lsn / seg + 1 >= end / seg)
 		return true;
 	{
-		uint64_t	next = r->log.redo_done_lsn / seg + 1;
-		uint64_t	per_log = UINT64_C(0x100000000) / seg;
+		char		next[25];
 
+		wal_segment_name(r->outcome.timeline, r->log.redo_done_lsn / seg + 1, (uint32_t) seg,
+						 next);
 		*why = xasprintf("recovery ended at %X/%X, but the archive of repository %d holds WAL "
-						 "up to %X/%X: segment %08X%08X%08X (or the one after it) is missing "
-						 "or could not be restored",
+						 "up to %X/%X: segment %s (or the one after it) is missing or could "
+						 "not be restored",
 						 (unsigned) (r->log.redo_done_lsn >> 32),
 						 (unsigned) r->log.redo_done_lsn, r->outcome.repo,
-						 (unsigned) ((end - 1) >> 32), (unsigned) (end - 1),
-						 (unsigned) r->outcome.timeline, (unsigned) (next / per_log),
-						 (unsigned) (next % per_log));
+						 (unsigned) ((end - 1) >> 32), (unsigned) (end - 1), next);
 	}
 	return false;
 }

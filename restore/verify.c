@@ -592,15 +592,6 @@ report_orphans(vrun *run, vrepo *vr)
 /* The WAL archive                                                                      */
 /* ------------------------------------------------------------------------------------ */
 
-static void
-segment_at(uint32_t tli, uint64_t pos, uint32_t seg_size, char out[25])
-{
-	uint64_t	per_log = UINT64_C(0x100000000) / seg_size;
-
-	snprintf(out, 25, "%08X%08X%08X", tli, (uint32_t) (pos / per_log),
-			 (uint32_t) (pos % per_log));
-}
-
 static const wal_object *
 history_of(const wal_inventory *inv, uint32_t tli)
 {
@@ -720,8 +711,8 @@ check_continuity(vrun *run, vrepo *vr, const catalog_backup *oldest)
 							z[25];
 				char	   *obj;
 
-				segment_at(tli, start, inv->seg_size, a);
-				segment_at(tli, first - 1, inv->seg_size, z);
+				wal_segment_name(tli, start, inv->seg_size, a);
+				wal_segment_name(tli, first - 1, inv->seg_size, z);
 				wal_name_parse(a, &w);
 				obj = archive_object_prefix(vr->ar, &w);
 				if (first - start == 1)

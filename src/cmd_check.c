@@ -39,6 +39,7 @@
 #include "pg.h"
 #include "repo_config.h"
 #include "stanza.h"
+#include "timeutil.h"
 
 /* The tally of one run: how many checks, how many did not pass, the first failure's kind. */
 typedef struct check_tally
@@ -542,21 +543,17 @@ static void
 check_wal_arrival(pg_conn *pc, check_repo *repos, int n, const wal_name *w, int timeout,
 				  check_tally *t)
 {
-	struct timespec start,
-				now;
+	double		start = clock_seconds();
 	int			pending = 0;
 	char		name[64];
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (int i = 0; i < n; i++)
 		if (repos[i].writable)
 			pending++;
 	for (;;)
 	{
-		double		elapsed;
+		double		elapsed = clock_seconds() - start;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed = (double) (now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
 		for (int i = 0; i < n; i++)
 		{
 			check_repo *r = &repos[i];

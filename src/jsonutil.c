@@ -8,6 +8,7 @@
 
 #include "jsonutil.h"
 #include "mem.h"
+#include "pg.h"
 #include "timeutil.h"
 
 bool
@@ -132,6 +133,6 @@ jval_lsn(uint64_t lsn)
 {
 	char		out[24];
 
-	snprintf(out, sizeof(out), "%X/%X", (unsigned) (lsn >> 32), (unsigned) lsn);
+	lsn_format(lsn, out, sizeof(out));
 	return json_string(out);
 }

@@ -159,13 +159,38 @@ query_row(pg_conn *pc, const char *what, const char *sql, int nparams, const cha
 int
 lsn_parse(const char *text, uint64_t *lsn)
 {
-	unsigned int hi,
-				lo;
-	int			used = 0;
+	uint64_t	part[2] = {0, 0};
+	const char *p = text;
 
-	if (text == NULL || sscanf(text, "%X/%X%n", &hi, &lo, &used) != 2 || text[used] != '\0')
+	if (text == NULL)
 		return -1;
-	*lsn = ((uint64_t) hi << 32) | lo;
+	/* "X/Y", each 1 to 8 hex digits of either case, nothing else (no sign, space, 0x) */
+	for (int i = 0; i < 2; i++)
+	{
+		int			n = 0;
+
+		for (;; n++, p++)
+		{
+			int			d;
+
+			if (*p >= '0' && *p <= '9')
+				d = *p - '0';
+			else if (*p >= 'a' && *p <= 'f')
+				d = *p - 'a' + 10;
+			else if (*p >= 'A' && *p <= 'F')
+				d = *p - 'A' + 10;
+			else
+				break;
+			part[i] = part[i] * 16 + (uint64_t) d;
+		}
+		if (n < 1 || n > 8)
+			return -1;
+		if (i == 0 && *p++ != '/')
+			return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	*lsn = (part[0] << 32) | part[1];
 	return 0;
 }
 

@@ -69,7 +69,8 @@ int			pg_query_value(pg_conn *conn, const char *sql, char **out);
 /* wal_segment_size in bytes. */
 int			pg_wal_segment_size(pg_conn *conn, uint32_t *bytes);
 
-/* LSN text "X/Y" <-> number. lsn_parse: -1 when not an LSN. out: at least 20 bytes. */
+/* LSN text "X/Y" <-> number. lsn_parse: -1 when not an LSN (each part 1 to 8 hex digits of
+ * either case, nothing around them). out: at least 18 bytes. */
 int			lsn_parse(const char *text, uint64_t *lsn);
 void		lsn_format(uint64_t lsn, char *out, size_t outlen);
 

@@ -110,6 +110,15 @@ wal_segment_next(const wal_name *w, uint32_t seg_size, wal_name *next)
 	snprintf(next->name, sizeof(next->name), "%08X%08X%08X", next->tli, next->log, next->seg);
 }
 
+void
+wal_segment_name(uint32_t tli, uint64_t pos, uint32_t seg_size, char out[25])
+{
+	uint64_t	per_log = UINT64_C(0x100000000) / seg_size;
+
+	snprintf(out, 25, "%08X%08X%08X", tli, (uint32_t) (pos / per_log),
+			 (uint32_t) (pos % per_log));
+}
+
 uint16_t
 wal_page_magic(int pg_major)
 {

@@ -50,6 +50,12 @@ int			wal_name_parse(const char *name, wal_name *out);
  */
 void		wal_segment_next(const wal_name *w, uint32_t seg_size, wal_name *next);
 
+/*
+ * The name of segment number pos (log * (2^32 / seg_size) + seg, counted from the start of
+ * WAL; the inverse of wal_inventory.h's wal_segment_position) on timeline tli.
+ */
+void		wal_segment_name(uint32_t tli, uint64_t pos, uint32_t seg_size, char out[25]);
+
 /* WAL page magic (XLOG_PAGE_MAGIC) of a PostgreSQL major version 12..17; 0 if unknown. */
 uint16_t	wal_page_magic(int pg_major);
 

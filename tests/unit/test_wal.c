@@ -160,6 +160,28 @@ test_next_segment(void **state)
 }
 
 static void
+test_segment_name(void **state)
+{
+	char		name[25];
+
+	(void) state;
+	/* position = log * (2^32 / size) + seg */
+	wal_segment_name(1, 0, 16 * MIB, name);
+	assert_string_equal(name, "000000010000000000000000");
+	wal_segment_name(1, 0xFF, 16 * MIB, name);
+	assert_string_equal(name, "0000000100000000000000FF");
+	wal_segment_name(3, 0x100, 16 * MIB, name);
+	assert_string_equal(name, "000000030000000100000000");
+	wal_segment_name(2, 7 * 4 + 3, 1024 * MIB, name);
+	assert_string_equal(name, "000000020000000700000003");
+	wal_segment_name(2, 8 * 4096 + 0x100, 1 * MIB, name);
+	assert_string_equal(name, "000000020000000800000100");
+	/* the LSN 0/5000100 lies in segment 5 of 16 MiB */
+	wal_segment_name(1, (UINT64_C(0x5000100) - 1) / (16 * MIB), 16 * MIB, name);
+	assert_string_equal(name, "000000010000000000000005");
+}
+
+static void
 test_page_magic(void **state)
 {
 	(void) state;
@@ -885,6 +907,7 @@ main(void)
 		cmocka_unit_test(test_parse_kinds),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_next_segment),
+		cmocka_unit_test(test_segment_name),
 		cmocka_unit_test(test_page_magic),
 		cmocka_unit_test(test_header_good),
 		cmocka_unit_test(test_header_refused),
