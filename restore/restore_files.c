@@ -26,12 +26,14 @@
  *           ones are kept, and the object is fetched only when one differs; a fetched
  *           file is written to "<file>.drbtmp" and renamed over the old one once
  *           verified, so a failed delta restore never leaves a half file under the real
- *           name.
+ *           name. Files of DIRECT_MIN_FILE or more are written around the page cache
+ *           (direct_io.h) and fdatasynced when complete; smaller ones only have their
+ *           write-back started then.
  *
- * At the end: modes and mtimes of directories, backup_label and tablespace_map from the
- * header (tablespace_map with the relocated paths), fsync of every directory (each file was
- * fdatasynced when it was complete) of the target and of each
- * tablespace location.
+ * At the end: the small files written are fdatasynced (one journal commit covers them
+ * all, instead of one per file), modes and mtimes of directories, backup_label and
+ * tablespace_map from the header (tablespace_map with the relocated paths), fsync of
+ * every directory of the target and of each tablespace location.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -50,8 +52,10 @@
 
 #include <openssl/evp.h>
 
+#include "direct_io.h"
 #include "error.h"
 #include "fileutil.h"
+#include "filter_hash.h"
 #include "log.h"
 #include "mem.h"
 #include "object_plan.h"
@@ -60,7 +64,7 @@
 
 #define STR_MAX			4096	/* longest path or link destination in a record */
 #define KEPT_BIT		(UINT64_C(1) << 63)	/* on a group's position: --delta kept it */
-#define HASH_BUF		(1024 * 1024)
+#define HASH_DROP_STEP	(16 * 1024 * 1024)
 
 /* One manifest entry in the records file, followed by its path and link destination. */
 typedef struct rec
@@ -121,6 +125,10 @@ typedef struct restore_run
 	atomic_uint_fast64_t bytes;
 	atomic_uint_fast64_t fetched;
 	atomic_uint_fast64_t kept;
+	/* small files written, fdatasynced together at the end (record positions; lock) */
+	uint64_t   *to_sync;
+	size_t		nsync;
+	size_t		capsync;
 } restore_run;
 
 /* ------------------------------------------------------------------------------------ */
@@ -578,6 +586,9 @@ typedef struct file_writer
 	int			fd;
 	uint64_t	written;		/* bytes written to fd */
 	uint64_t	flushed;		/* bytes whose write-back was started */
+	uint64_t	pos;			/* the current file's record */
+	direct_writer *direct;		/* large files: around the page cache (made on first use) */
+	bool		use_direct;		/* the current file goes through direct */
 } file_writer;
 
 /* Write-back is started every this many bytes, so the fdatasync at close finds little left
@@ -605,6 +616,7 @@ writer_load(void *arg, uint64_t pos, object_file *f)
 		return 0;
 	if (rec_read(w->run, pos, w->e) != 0)
 		return -1;
+	w->pos = pos;
 	*f = (object_file) {w->e->path, w->e->r.offset, w->e->r.size, w->e->r.sha256};
 	return 1;
 }
@@ -613,6 +625,8 @@ writer_load(void *arg, uint64_t pos, object_file *f)
 static void
 writer_release(file_writer *w)
 {
+	/* first: its helper may still be writing to fd */
+	direct_writer_free(w->direct);
 	if (w->fd >= 0)
 	{
 		close(w->fd);
@@ -979,6 +993,15 @@ writer_open(void *arg, const object_file *f)
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (w->fd < 0)
 		return err_set(DRB_ERR_STORAGE, "unable to create '%s': %m", w->tmp);
+	/* a large file is written around the page cache: no copy into the kernel, no dirty
+	 * pages left for the fdatasync, and the disk works while the next bytes are made */
+	w->use_direct = f->size >= DIRECT_MIN_FILE;
+	if (w->use_direct)
+	{
+		if (w->direct == NULL)
+			w->direct = direct_writer_new();
+		direct_writer_open(w->direct, w->fd);
+	}
 	return 0;
 }
 
@@ -990,6 +1013,15 @@ writer_write(void *arg, const object_file *f, const uint8_t *in, size_t len)
 	(void) f;
 	if (writer_check(w) != 0)
 		return -1;
+	if (w->use_direct)
+	{
+		if (direct_writer_write(w->direct, in, len) != 0)
+			return err_set(DRB_ERR_STORAGE, "unable to write '%s' (from object '%s'): %m",
+						   w->tmp, w->object);
+		w->written += len;
+		atomic_fetch_add(&w->run->done_bytes, (uint64_t) len);
+		return 0;
+	}
 	while (len > 0)
 	{
 		ssize_t		n = write(w->fd, in, len);
@@ -1024,12 +1056,36 @@ writer_close(void *arg, const object_file *f)
 	struct timespec ts[2] = {{w->e->r.mtime, 0}, {w->e->r.mtime, 0}};
 	int			fd = w->fd;
 
+	bool		direct = w->use_direct;
+
 	(void) f;
+	if (direct && direct_writer_close(w->direct) != 0)
+		return err_set(DRB_ERR_STORAGE, "unable to write '%s' (from object '%s'): %m",
+					   w->tmp, w->object);
+	w->use_direct = false;
 	w->fd = -1;
 	w->written = w->flushed = 0;
-	/* each file durable as it is done (not one syncfs at the end, which would also wait
-	 * for every other writer's dirty data on the file system) */
-	if (fdatasync(fd) != 0)
+
+	/*
+	 * A large file is made durable now (its data is on the disk already). A small one only
+	 * has its write-back started: finish() fdatasyncs it with all the others at the end,
+	 * when one journal commit covers them all, instead of one commit and cache flush per
+	 * file here (that cost about a millisecond each). Not one syncfs either, which would
+	 * also wait for every other writer's dirty data on the file system.
+	 */
+	if (!direct)
+	{
+		(void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);	/* errors: at the end */
+		pthread_mutex_lock(&w->run->lock);
+		if (w->run->nsync == w->run->capsync)
+		{
+			w->run->capsync = w->run->capsync ? w->run->capsync * 2 : 1024;
+			w->run->to_sync = xrealloc(w->run->to_sync, w->run->capsync * sizeof(uint64_t));
+		}
+		w->run->to_sync[w->run->nsync++] = w->pos;
+		pthread_mutex_unlock(&w->run->lock);
+	}
+	else if (fdatasync(fd) != 0)
 	{
 		err_set(DRB_ERR_STORAGE, "unable to write '%s' to disk: %m", w->tmp);
 		close(fd);
@@ -1067,28 +1123,58 @@ writer_close};
 /* Fetch: jobs                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
-/* SHA-256 of a regular file (not following a link); -1 + err. */
+/*
+ * SHA-256 of a regular file (not following a link); -1 + err. The file is read into the
+ * ring of a hash filter, which hashes each piece on its helper while the next is read.
+ * The pages read are dropped from the page cache behind us (every HASH_DROP_STEP bytes):
+ * hashing a cluster must not fill memory with data nobody will read again, and the few
+ * pages reused stay warm.
+ */
 static int
-hash_file(const char *path, uint8_t *buf, uint8_t sha[32])
+hash_file(const char *path, uint8_t sha[32])
 {
 	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	EVP_MD_CTX *md;
-	unsigned int len = 0;
+	hash_result res;
+	filter_t   *h;
+	uint8_t   **ring;
+	int			k = 0;
+	int			rc = 0;
 	ssize_t		n;
+	uint64_t	dropped = 0;
 
 	if (fd < 0)
 		return err_set(DRB_ERR_STORAGE, "unable to open '%s': %m", path);
-	md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	if ((h = filter_hash_new(&res, NULL, NULL)) == NULL)
+	{
+		close(fd);
+		return -1;
+	}
+	ring = filter_hash_ring(h);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while ((n = read(fd, buf, HASH_BUF)) > 0)
-		EVP_DigestUpdate(md, buf, (size_t) n);
-	EVP_DigestFinal_ex(md, sha, &len);
-	EVP_MD_CTX_free(md);
+	while (rc == 0 && (n = read(fd, ring[k], HASH_STAGE_SIZE)) != 0)
+	{
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+		{
+			rc = err_set(DRB_ERR_STORAGE, "unable to read '%s': %m", path);
+			break;
+		}
+		rc = filter_push(h, ring[k], (size_t) n);
+		k = (k + 1) % HASH_RING_N;
+		if (res.size - dropped >= HASH_DROP_STEP)
+		{
+			posix_fadvise(fd, (off_t) dropped, (off_t) (res.size - dropped), POSIX_FADV_DONTNEED);
+			dropped = res.size;
+		}
+	}
+	if (rc == 0)
+		rc = filter_finish(h);
+	if (rc == 0)
+		memcpy(sha, res.sha256, 32);
+	filter_chain_free(h);
 	close(fd);
-	if (n < 0)
-		return err_set(DRB_ERR_STORAGE, "unable to read '%s': %m", path);
-	return 0;
+	return rc;
 }
 
 /*
@@ -1099,7 +1185,6 @@ static ssize_t
 delta_check(restore_run *run, object_group *g)
 {
 	entry	   *e = xmalloc(sizeof(entry));
-	uint8_t    *buf = xmalloc(HASH_BUF);
 	ssize_t		needed = 0;
 
 	for (size_t i = 0; i < g->n && needed >= 0; i++)
@@ -1116,7 +1201,7 @@ delta_check(restore_run *run, object_group *g)
 		abs = target_path(run, e->path);
 		if (lstat(abs, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t) st.st_size == e->r.size)
 		{
-			if (hash_file(abs, buf, sha) != 0)
+			if (hash_file(abs, sha) != 0)
 				needed = -1;
 			else if (memcmp(sha, e->r.sha256, 32) == 0)
 			{
@@ -1144,7 +1229,6 @@ delta_check(restore_run *run, object_group *g)
 			needed++;
 	}
 	free(e);
-	free(buf);
 	return needed;
 }
 
@@ -1330,6 +1414,55 @@ tablespace_map_relocated(const restore_run *run, const char *map)
 	return out;
 }
 
+/* fdatasync a file written earlier (writer_close started its write-back) */
+static int
+sync_file(const char *path)
+{
+	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_set(DRB_ERR_STORAGE, "unable to open '%s': %m", path);
+	if (fdatasync(fd) != 0)
+	{
+		err_set(DRB_ERR_STORAGE, "unable to write '%s' to disk: %m", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+pos_cmp(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a;
+	uint64_t	y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* fdatasync the small files written (in manifest order); their write-back runs already */
+static int
+sync_written(restore_run *run)
+{
+	entry	   *e = xmalloc(sizeof(entry));
+	int			rc = 0;
+
+	qsort(run->to_sync, run->nsync, sizeof(uint64_t), pos_cmp);
+	for (size_t i = 0; i < run->nsync && rc == 0; i++)
+	{
+		char	   *abs;
+
+		if ((rc = rec_read(run, run->to_sync[i], e)) != 0)
+			break;
+		abs = target_path(run, e->path);
+		rc = sync_file(abs);
+		free(abs);
+	}
+	free(e);
+	return rc;
+}
+
 /* fsync a directory: the names created in it are durable */
 static int
 sync_dir(const char *dir)
@@ -1375,7 +1508,7 @@ finish(restore_run *run)
 			break;
 	}
 	free(c);
-	if (rc != 0)
+	if (rc != 0 || sync_written(run) != 0)
 		return -1;
 
 	path = target_path(run, "backup_label");
@@ -1413,6 +1546,7 @@ run_free(restore_run *run)
 	free(run->reloc_used);
 	free(run->pgdata_resolved);
 	free(run->fail_msg);
+	free(run->to_sync);
 	pthread_mutex_destroy(&run->lock);
 }
 

@@ -31,6 +31,9 @@ typedef struct codec_filter
 	char	   *path;			/* decompress: object named in errors */
 	uint8_t    *out;
 	size_t		outlen;
+	uint8_t    *const *lent;	/* buffers lent by the caller, used in turn; or NULL */
+	int			nlent;
+	int			lent_cur;		/* the one out points to */
 	ZSTD_CCtx  *zc;
 	ZSTD_DCtx  *zd;
 	LZ4F_cctx  *lc;
@@ -86,7 +89,18 @@ out_flush(codec_filter *c)
 	size_t		n = c->outlen;
 
 	c->outlen = 0;
-	return n ? filter_push(c->base.next, c->out, n) : 0;
+	if (n == 0)
+		return 0;
+	if (c->lent != NULL)
+	{
+		uint8_t    *pushed = c->out;
+
+		/* the next output goes to the next buffer, whatever the push does with this one */
+		c->lent_cur = (c->lent_cur + 1) % c->nlent;
+		c->out = c->lent[c->lent_cur];
+		return filter_push(c->base.next, pushed, n);
+	}
+	return filter_push(c->base.next, c->out, n);
 }
 
 static int
@@ -355,7 +369,8 @@ codec_destroy(filter_t *f)
 		else
 			deflateEnd(&c->z);
 	}
-	free(c->out);
+	if (c->lent == NULL)
+		free(c->out);
 	free(c->path);
 	free(c);
 }
@@ -499,4 +514,20 @@ filter_decompress_new(compress_type type, const char *path)
 			break;
 	}
 	return &c->base;
+}
+
+bool
+filter_decompress_use_buffers(filter_t *f, uint8_t *const *bufs, int n)
+{
+	codec_filter *c = (codec_filter *) f;
+
+	if (f->ops != &decompress_ops || c->type != COMPRESS_ZSTD || c->lent != NULL ||
+		c->outlen != 0 || n < 2)
+		return false;
+	free(c->out);
+	c->lent = bufs;
+	c->nlent = n;
+	c->lent_cur = 0;
+	c->out = bufs[0];
+	return true;
 }

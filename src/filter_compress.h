@@ -27,6 +27,7 @@
 #ifndef DRB_FILTER_COMPRESS_H
 #define DRB_FILTER_COMPRESS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "filter.h"
@@ -65,5 +66,15 @@ int			filter_compress_workers(const filter_t *f);
 
 /* New decompressor; path names the object in error messages. NULL + err on failure. */
 filter_t   *filter_decompress_new(compress_type type, const char *path);
+
+/*
+ * Make a zstd decompressor (not yet used) write its output into bufs[0] .. bufs[n - 1]
+ * (n >= 2, COMPRESS_OUT_SIZE bytes each) in turn instead of its own buffer: after pushing
+ * one it fills the next, so a piece stays unchanged until n - 1 more pushes have
+ * returned. The array and buffers stay the caller's and must outlive the filter
+ * (filter_hash_ring lends its own this way, to hash pieces in place). false, with nothing
+ * changed, for other filters.
+ */
+bool		filter_decompress_use_buffers(filter_t *f, uint8_t *const *bufs, int n);
 
 #endif

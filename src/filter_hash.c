@@ -2,11 +2,12 @@
  * filter_hash.c — SHA-256 + size observer with a helper thread for large pushes
  * (see filter_hash.h).
  *
- * Handshake with the helper: a job (data, len) is posted under the mutex; the helper
- * hashes it and clears it. The digest context is touched by one thread at a time: the
- * helper only between post and clear, the caller only when no job is pending (hash_wait
- * first). Jobs are hashed strictly in push order because a new one is posted only after
- * the previous one is done.
+ * Handshake with the helper: jobs (data, len) are queued under the mutex (a FIFO of up
+ * to HASH_RING_N - 1); the helper hashes the oldest and then removes it. The digest
+ * context is touched by one thread at a time: the helper only while jobs are queued, the
+ * caller only when none is (hash_wait first). Jobs are hashed strictly in push order.
+ * Only ring pieces are ever queued behind other jobs: every other push first waits for
+ * the queue to drain, so a copied or in-place job is alone in it.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,11 +33,17 @@ typedef struct hash_filter
 	pthread_t	thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	const uint8_t *job_data;	/* non-NULL while a job is posted */
-	size_t		job_len;
+	struct
+	{
+		const uint8_t *data;
+		size_t		len;
+	}			jobs[HASH_RING_N];	/* FIFO: jobs[head], then the next count - 1 */
+	int			head;
+	int			count;
 	bool		job_failed;		/* a digest update failed (reported by hash_wait) */
 	bool		quit;
 	uint8_t    *stage;			/* HASH_STAGE_SIZE copy of a push hashed after it returned */
+	uint8_t    *ring[HASH_RING_N];	/* filter_hash_ring: filled by the filter before this one */
 } hash_filter;
 
 static void *
@@ -49,16 +56,22 @@ hash_thread_main(void *arg)
 	{
 		bool		ok;
 
-		while (h->job_data == NULL && !h->quit)
+		const uint8_t *data;
+		size_t		len;
+
+		while (h->count == 0 && !h->quit)
 			pthread_cond_wait(&h->cond, &h->lock);
-		if (h->job_data == NULL)
+		if (h->count == 0)
 			break;
+		data = h->jobs[h->head].data;
+		len = h->jobs[h->head].len;
 		pthread_mutex_unlock(&h->lock);
-		ok = EVP_DigestUpdate(h->md, h->job_data, h->job_len) == 1;
+		ok = EVP_DigestUpdate(h->md, data, len) == 1;
 		pthread_mutex_lock(&h->lock);
 		if (!ok)
 			h->job_failed = true;
-		h->job_data = NULL;
+		h->head = (h->head + 1) % HASH_RING_N;
+		h->count--;
 		pthread_cond_broadcast(&h->cond);
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -81,17 +94,21 @@ hash_thread_start(hash_filter *h)
 	return true;
 }
 
+/* Queue a job once at most max_before jobs are ahead of it. */
 static void
-hash_post(hash_filter *h, const uint8_t *data, size_t len)
+hash_post(hash_filter *h, const uint8_t *data, size_t len, int max_before)
 {
 	pthread_mutex_lock(&h->lock);
-	h->job_data = data;
-	h->job_len = len;
+	while (h->count > max_before)
+		pthread_cond_wait(&h->cond, &h->lock);
+	h->jobs[(h->head + h->count) % HASH_RING_N].data = data;
+	h->jobs[(h->head + h->count) % HASH_RING_N].len = len;
+	h->count++;
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* Wait until no job is pending; -1 + err if any update failed. */
+/* Wait until no job is queued; -1 + err if any update failed. */
 static int
 hash_wait(hash_filter *h)
 {
@@ -100,11 +117,29 @@ hash_wait(hash_filter *h)
 	if (!h->thread_started)
 		return 0;
 	pthread_mutex_lock(&h->lock);
-	while (h->job_data != NULL)
+	while (h->count > 0)
 		pthread_cond_wait(&h->cond, &h->lock);
 	failed = h->job_failed;
 	pthread_mutex_unlock(&h->lock);
 	return failed ? err_set(DRB_ERR_INTERNAL, "SHA-256 update failed") : 0;
+}
+
+/* The ring buffer holding all of [in, in + len), or -1. */
+static int
+ring_slot(const hash_filter *h, const uint8_t *in, size_t len)
+{
+	uintptr_t	p = (uintptr_t) in;
+
+	if (h->ring[0] == NULL || len > HASH_STAGE_SIZE)
+		return -1;
+	for (int i = 0; i < HASH_RING_N; i++)
+	{
+		uintptr_t	b = (uintptr_t) h->ring[i];
+
+		if (p >= b && p - b <= HASH_STAGE_SIZE - len)
+			return i;
+	}
+	return -1;
 }
 
 static int
@@ -114,7 +149,20 @@ hash_process(filter_t *f, const uint8_t *in, size_t len)
 	int			rc = 0;
 
 	h->result->size += len;
-	/* whatever happens next, the previous job comes first in the digest */
+	if (len >= HASH_THREAD_MIN && ring_slot(h, in, len) >= 0 && hash_thread_start(h))
+	{
+		/*
+		 * From the ring: queued behind at most HASH_RING_N - 2 others, so that the buffer
+		 * the filter before us fills next (the one after this) is no longer queued when we
+		 * return. The pieces are hashed in place while the next ones are made.
+		 */
+		hash_post(h, in, len, HASH_RING_N - 2);
+		if (f->next && (rc = filter_push(f->next, in, len)) != 0)
+			(void) hash_wait(h);
+		return rc;
+	}
+
+	/* whatever happens next, the jobs queued come first in the digest */
 	if (hash_wait(h) != 0)
 		return -1;
 	if (len < HASH_THREAD_MIN || !hash_thread_start(h))
@@ -130,12 +178,12 @@ hash_process(filter_t *f, const uint8_t *in, size_t len)
 		if (h->stage == NULL)
 			h->stage = xmalloc(HASH_STAGE_SIZE);
 		memcpy(h->stage, in, len);
-		hash_post(h, h->stage, len);
+		hash_post(h, h->stage, len, 0);
 		return f->next ? filter_push(f->next, in, len) : 0;
 	}
 
 	/* a large push is hashed in place: the caller's buffer is released only afterwards */
-	hash_post(h, in, len);
+	hash_post(h, in, len, 0);
 	if (f->next)
 		rc = filter_push(f->next, in, len);
 	if (hash_wait(h) != 0 && rc == 0)
@@ -176,6 +224,8 @@ hash_destroy(filter_t *f)
 	pthread_mutex_destroy(&h->lock);
 	EVP_MD_CTX_free(h->md);
 	free(h->stage);
+	for (int i = 0; i < HASH_RING_N; i++)
+		free(h->ring[i]);
 	free(h);
 }
 
@@ -202,6 +252,17 @@ filter_hash_new(hash_result *result, hash_check_fn check, void *arg)
 	h->check = check;
 	h->check_arg = arg;
 	return &h->base;
+}
+
+uint8_t   **
+filter_hash_ring(filter_t *f)
+{
+	hash_filter *h = (hash_filter *) f;
+
+	if (h->ring[0] == NULL)
+		for (int i = 0; i < HASH_RING_N; i++)
+			h->ring[i] = xmalloc(HASH_STAGE_SIZE);
+	return h->ring;
 }
 
 void

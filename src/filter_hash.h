@@ -14,10 +14,16 @@
  *     overlaps producing piece N+1 (decompression) as well as consuming piece N (the sink);
  *   - larger pushes (a whole object in memory): hashed in place while the same bytes go on
  *     to the next filter; process() returns once both are done (nothing copied or kept).
+ *   - pieces pushed from the filter's own ring (filter_hash_ring: HASH_RING_N buffers the
+ *     filter before it fills in turn, e.g. a decompressor's output) are hashed in place and
+ *     process() returns at once, up to HASH_RING_N - 1 of them queued: the helper hashes
+ *     older pieces while newer ones are made, nothing is copied, and a short stall of
+ *     either side does not stop the other. A piece is accepted only when at most
+ *     HASH_RING_N - 2 are queued, so the buffer filled next is never one still queued.
  * Either way the caller may reuse its buffer once process() returns. Jobs are hashed in
  * order; finish waits for the last one. Small pushes are hashed inline. The thread starts
  * on the first large push and is joined by destroy; the staging buffer is allocated on
- * first use (memory: HASH_STAGE_SIZE at most).
+ * first use (memory: HASH_STAGE_SIZE, or the ring's HASH_RING_N x HASH_STAGE_SIZE).
  */
 #ifndef DRB_FILTER_HASH_H
 #define DRB_FILTER_HASH_H
@@ -29,6 +35,7 @@
 
 #define HASH_THREAD_MIN		(64 * 1024)
 #define HASH_STAGE_SIZE		(1024 * 1024)
+#define HASH_RING_N			4
 
 typedef struct hash_result
 {
@@ -45,6 +52,13 @@ typedef int (*hash_check_fn) (const hash_result *result, void *arg);
  * it is reset here. check may be NULL.
  */
 filter_t   *filter_hash_new(hash_result *result, hash_check_fn check, void *arg);
+
+/*
+ * The filter's ring: HASH_RING_N buffers of HASH_STAGE_SIZE bytes, owned by the filter
+ * and freed with it (after its helper is done), for the filter before it to fill in turn
+ * (0, 1, ..., HASH_RING_N - 1, 0, ...) and push from. Allocated on the first call.
+ */
+uint8_t   **filter_hash_ring(filter_t *f);
 
 /* One-shot SHA-256 (OpenSSL). */
 void		sha256_buf(const void *data, size_t len, uint8_t out[32]);

@@ -1172,6 +1172,11 @@ get_body_chain(const object_header *h, const uint8_t raw[OBJECT_HEADER_SIZE], vo
 	f[2] = filter_decompress_new((compress_type) h->compress, g->path);
 	f[3] = filter_hash_new(&g->plain, get_verify, g);
 	failed = f[2] == NULL || f[3] == NULL;
+	/* zstd output goes into the hash filter's ring buffers in turn: hashed in place, on
+	 * the hash filter's helper, while the next pieces are decompressed */
+	_Static_assert(COMPRESS_OUT_SIZE == HASH_STAGE_SIZE, "decompressor pieces fill the ring");
+	if (!failed)
+		(void) filter_decompress_use_buffers(f[2], filter_hash_ring(f[3]), HASH_RING_N);
 	head = link_filters(f, 4, failed);
 	if (head)
 	{

@@ -10,7 +10,8 @@
  * mismatch, rotation), settings checks and bounded memory with the posix driver; the
  * pre-hashed put (the caller's checksum is what the trailer records), parallel zstd
  * (who gets worker threads, one standard frame), the hash filter's staged pieces (order
- * kept while the caller reuses its buffer), and the key cache (hit without scrypt — counted
+ * kept while the caller reuses its buffer) and its ring (a decompressor's pieces hashed
+ * in place, queued, never refilled early), and the key cache (hit without scrypt — counted
  * by keyring_test_kdf_runs —, private files, miss on another passphrase, rotation,
  * re-created repository, damaged/foreign/symlinked/other-owner entries, unusable
  * directories).
@@ -1871,6 +1872,134 @@ test_hash_filter_staging(void **state)
 	free(data);
 }
 
+/* A sink that fails on its fail_at-th push (counting from 1), after keeping the bytes. */
+typedef struct failing_sink
+{
+	filter_t	base;
+	buf_t	   *out;
+	int			pushes;
+	int			fail_at;
+} failing_sink;
+
+static int
+failing_process(filter_t *f, const uint8_t *in, size_t len)
+{
+	failing_sink *k = (failing_sink *) f;
+
+	if (++k->pushes == k->fail_at)
+		return err_set(DRB_ERR_STORAGE, "sink failed on purpose");
+	buf_append(k->out, in, len);
+	return 0;
+}
+
+static int
+failing_finish(filter_t *f)
+{
+	(void) f;
+	return 0;
+}
+
+static void
+failing_destroy(filter_t *f)
+{
+	free(f);
+}
+
+static const filter_ops failing_ops = {"failing", failing_process, failing_finish, failing_destroy};
+
+static filter_t *
+failing_sink_new(buf_t *out, int fail_at)
+{
+	failing_sink *k = xcalloc(1, sizeof(*k));
+
+	k->base.ops = &failing_ops;
+	k->out = out;
+	k->fail_at = fail_at;
+	return &k->base;
+}
+
+/*
+ * A zstd decompressor writing into the hash filter's ring (what repo_get builds): pieces
+ * are hashed in place, several queued, while the next are decompressed. Data that
+ * decompresses much faster than it hashes (long runs, each MiB different) keeps the queue
+ * full, so a buffer refilled while still queued would change the digest or the bytes.
+ * Sizes around the ring's piece size; then a sink failing mid-stream, the chain freed
+ * with jobs queued (the sanitizer run catches a helper reading freed memory).
+ */
+static void
+test_hash_ring_in_place(void **state)
+{
+	const size_t sizes[] = {0, 100, HASH_THREAD_MIN + 3, HASH_STAGE_SIZE,
+		HASH_RING_N * HASH_STAGE_SIZE + 1, 37 * HASH_STAGE_SIZE + 4321};
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+	{
+		size_t		len = sizes[i];
+		uint8_t    *data = xmalloc(len + 1);
+		uint8_t		sha[32];
+		size_t		bound = ZSTD_compressBound(len);
+		uint8_t    *z = xmalloc(bound);
+		size_t		zlen;
+
+		for (size_t j = 0; j < len; j++)
+			data[j] = (uint8_t) ((j >> 20) * 31 + ((j & 0xFFFF) == 0 ? j >> 16 : 0));
+		sha256_buf(data, len, sha);
+		zlen = ZSTD_compress(z, bound, data, len, 3);
+		assert_false(ZSTD_isError(zlen));
+
+		for (int fail_at = 0; fail_at <= (len > 3 * HASH_STAGE_SIZE ? 3 : 0); fail_at += 3)
+		{
+			hash_result res;
+			buf_t		out;
+			filter_t   *d = filter_decompress_new(COMPRESS_ZSTD, "ring-test");
+			filter_t   *h = filter_hash_new(&res, NULL, NULL);
+			int			rc = 0;
+
+			buf_init(&out);
+			assert_true(filter_decompress_use_buffers(d, filter_hash_ring(h), HASH_RING_N));
+			d->next = h;
+			h->next = fail_at ? failing_sink_new(&out, fail_at) : filter_sink_buf_new(&out);
+			/* compressed input in small pushes: many decompressed pieces per push */
+			for (size_t pos = 0; pos < zlen && rc == 0; pos += 4096)
+				rc = filter_push(d, z + pos, zlen - pos < 4096 ? zlen - pos : 4096);
+			if (rc == 0)
+				rc = filter_finish(d);
+			if (fail_at == 0)
+			{
+				assert_int_equal(rc, 0);
+				assert_int_equal(res.size, len);
+				assert_memory_equal(res.sha256, sha, 32);
+				assert_int_equal(out.len, len);
+				if (len > 0)
+					assert_memory_equal(out.data, data, len);
+			}
+			else
+			{
+				assert_int_equal(rc, -1);
+				assert_string_equal(err_msg(), "sink failed on purpose");
+			}
+			filter_chain_free(d);
+			buf_free(&out);
+		}
+		free(z);
+		free(data);
+	}
+	/* only zstd decompressors take lent buffers */
+	{
+		hash_result res;
+		filter_t   *h = filter_hash_new(&res, NULL, NULL);
+		filter_t   *d = filter_decompress_new(COMPRESS_LZ4, "ring-test");
+		filter_t   *c = filter_compress_new(COMPRESS_ZSTD, 3);
+
+		assert_false(filter_decompress_use_buffers(d, filter_hash_ring(h), HASH_RING_N));
+		assert_false(filter_decompress_use_buffers(c, filter_hash_ring(h), HASH_RING_N));
+		filter_chain_free(d);
+		filter_chain_free(c);
+		filter_chain_free(h);
+	}
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Key cache                                                                            */
 /* ------------------------------------------------------------------------------------ */
@@ -2371,6 +2500,7 @@ main(void)
 		cmocka_unit_test(test_put_buf_hashed),
 		cmocka_unit_test(test_compress_parallel),
 		cmocka_unit_test(test_hash_filter_staging),
+		cmocka_unit_test(test_hash_ring_in_place),
 		cmocka_unit_test_setup_teardown(test_key_cache_hit, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_key_cache_passphrase_change, tmpdir_setup,
 										tmpdir_teardown),

@@ -1,0 +1,289 @@
+/*
+ * direct_io.c — sequential O_DIRECT file writer with write-behind (direct_io.h).
+ *
+ * Writer's handshake with its helper: a job (buffer, length, offset) is posted under the mutex;
+ * the helper writes it and clears it. A buffer is refilled only after its job is done,
+ * and the descriptor's flags are changed only when no job is pending, so the two threads
+ * never touch the same buffer or flags at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "direct_io.h"
+#include "mem.h"
+
+#define DIRECT_ALIGN	4096
+
+struct direct_writer
+{
+	int			fd;
+	uint8_t    *buf[2];			/* DIRECT_BUF_SIZE each, DIRECT_ALIGN-aligned */
+	int			cur;			/* the buffer being filled */
+	size_t		fill;
+	uint64_t	offset;			/* file offset of buf[cur]'s first byte */
+	bool		direct;			/* fd has O_DIRECT set */
+	bool		was_direct;
+
+	pthread_t	thread;
+	bool		started;
+	bool		start_failed;
+	bool		quit;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	const uint8_t *job;			/* non-NULL while a write is posted */
+	size_t		job_len;
+	uint64_t	job_off;
+	int			job_errno;		/* first failure, reported by the next call */
+};
+
+/* Set or clear O_DIRECT on fd; false if the file system refuses. */
+static bool
+set_direct(int fd, bool on)
+{
+	int			fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return false;
+	return fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) == 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Writer                                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+/* Drop O_DIRECT (a file system or a length that refuses it); false if even that fails. */
+static bool
+direct_off(direct_writer *w)
+{
+	if (!set_direct(w->fd, false))
+		return false;
+	w->direct = false;
+	return true;
+}
+
+/* pwrite all of data at off; an EINVAL under O_DIRECT retries without it. 0 or errno. */
+static int
+write_at(direct_writer *w, const uint8_t *data, size_t len, uint64_t off)
+{
+	while (len > 0)
+	{
+		ssize_t		n = pwrite(w->fd, data, len, (off_t) off);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			if (errno == EINVAL && w->direct && direct_off(w))
+				continue;
+			return errno;
+		}
+		data += n;
+		len -= (size_t) n;
+		off += (uint64_t) n;
+	}
+	return 0;
+}
+
+static void *
+helper_main(void *arg)
+{
+	direct_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;)
+	{
+		int			e;
+
+		while (w->job == NULL && !w->quit)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->job == NULL)
+			break;
+		pthread_mutex_unlock(&w->lock);
+		e = write_at(w, w->job, w->job_len, w->job_off);
+		pthread_mutex_lock(&w->lock);
+		if (e != 0 && w->job_errno == 0)
+			w->job_errno = e;
+		w->job = NULL;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Wait until no write is pending; -1 with errno if one failed (the error is consumed). */
+static int
+wait_idle(direct_writer *w)
+{
+	int			e;
+
+	if (!w->started)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	while (w->job != NULL)
+		pthread_cond_wait(&w->cond, &w->lock);
+	e = w->job_errno;
+	w->job_errno = 0;
+	pthread_mutex_unlock(&w->lock);
+	if (e != 0)
+	{
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* Hand buf[cur] (full) to the helper, or write it here when there is no helper. */
+static int
+submit(direct_writer *w)
+{
+	int			e;
+
+	if (wait_idle(w) != 0)
+		return -1;
+	if (!w->started && !w->start_failed)
+	{
+		if (pthread_create(&w->thread, NULL, helper_main, w) == 0)
+			w->started = true;
+		else
+			w->start_failed = true;
+	}
+	if (w->started)
+	{
+		pthread_mutex_lock(&w->lock);
+		w->job = w->buf[w->cur];
+		w->job_len = w->fill;
+		w->job_off = w->offset;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+	}
+	else if ((e = write_at(w, w->buf[w->cur], w->fill, w->offset)) != 0)
+	{
+		errno = e;
+		return -1;
+	}
+	w->offset += w->fill;
+	w->fill = 0;
+	w->cur ^= 1;
+	return 0;
+}
+
+direct_writer *
+direct_writer_new(void)
+{
+	direct_writer *w = xcalloc(1, sizeof(*w));
+
+	w->fd = -1;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	return w;
+}
+
+void
+direct_writer_open(direct_writer *w, int fd)
+{
+	w->fd = fd;
+	w->fill = 0;
+	w->offset = 0;
+	w->cur = 0;
+	w->direct = false;
+	w->was_direct = false;
+	for (int i = 0; i < 2; i++)
+		if (w->buf[i] == NULL)
+			w->buf[i] = aligned_alloc(DIRECT_ALIGN, DIRECT_BUF_SIZE);
+	if (w->buf[0] == NULL || w->buf[1] == NULL)
+		return;					/* no memory for it: plain writes from the buffer-less path */
+	if (set_direct(fd, true))
+		w->direct = w->was_direct = true;
+}
+
+int
+direct_writer_write(direct_writer *w, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (w->buf[0] == NULL || w->buf[1] == NULL)
+	{
+		int			e = write_at(w, p, len, w->offset);
+
+		if (e != 0)
+		{
+			errno = e;
+			return -1;
+		}
+		w->offset += len;
+		return 0;
+	}
+	while (len > 0)
+	{
+		size_t		n = DIRECT_BUF_SIZE - w->fill;
+
+		if (n > len)
+			n = len;
+		memcpy(w->buf[w->cur] + w->fill, p, n);
+		w->fill += n;
+		p += n;
+		len -= n;
+		if (w->fill == DIRECT_BUF_SIZE && submit(w) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+direct_writer_close(direct_writer *w)
+{
+	int			e;
+
+	if (wait_idle(w) != 0)
+		return -1;
+	if (w->fill > 0)
+	{
+		/* the tail need not be a multiple of the block size: written through the cache */
+		if (w->direct && !direct_off(w))
+			return -1;
+		if ((e = write_at(w, w->buf[w->cur], w->fill, w->offset)) != 0)
+		{
+			errno = e;
+			return -1;
+		}
+		w->offset += w->fill;
+		w->fill = 0;
+	}
+	if (w->direct)
+		(void) direct_off(w);
+	w->fd = -1;
+	return 0;
+}
+
+int
+direct_writer_was_direct(const direct_writer *w)
+{
+	return w->was_direct;
+}
+
+void
+direct_writer_free(direct_writer *w)
+{
+	if (w == NULL)
+		return;
+	if (w->started)
+	{
+		pthread_mutex_lock(&w->lock);
+		while (w->job != NULL)
+			pthread_cond_wait(&w->cond, &w->lock);
+		w->quit = true;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w->buf[0]);
+	free(w->buf[1]);
+	free(w);
+}
