@@ -46,7 +46,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,7 +65,8 @@
 #include "restore.h"
 
 #define STR_MAX			4096	/* longest path or link destination in a record */
-#define KEPT_BIT		(UINT64_C(1) << 63)	/* on a group's position: --delta kept it */
+#define KEPT_BIT		(UINT64_C(1) << 63)
+#define YIELD_NICE		5		/* threads not on the critical path (worker_main) */	/* on a group's position: --delta kept it */
 #define HASH_DROP_STEP	(16 * 1024 * 1024)
 
 /* One manifest entry in the records file, followed by its path and link destination. */
@@ -118,6 +121,7 @@ typedef struct restore_run
 	pthread_mutex_t lock;
 	atomic_size_t next_job;
 	atomic_bool failed;
+	bool		critical;		/* the biggest object is more than one thread's share */
 	drb_err		fail_kind;
 	char	   *fail_msg;
 	atomic_uint_fast64_t done_bytes;	/* written or kept, for progress */
@@ -1310,11 +1314,25 @@ worker_main(void *arg)
 {
 	restore_run *run = arg;
 	size_t		i;
+	bool		yielding = false;
 
 	while (!atomic_load(&run->failed) &&
 		   (i = atomic_fetch_add(&run->next_job, 1)) < run->plan.ngroups)
+	{
+		/*
+		 * The biggest object, when it is more than one thread's share of the work, decides
+		 * when the restore ends: the threads doing the rest leave it the CPUs it can use
+		 * (a lower priority, which the threads they start inherit) and take the rest.
+		 * The total work is the same; only its order changes.
+		 */
+		if (i > 0 && run->critical && !yielding)
+		{
+			(void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), YIELD_NICE);
+			yielding = true;
+		}
 		if (run_job(run, &run->plan.groups[run->order[i]]) != 0)
 			fail(run);
+	}
 	return NULL;
 }
 
@@ -1331,6 +1349,8 @@ fetch(restore_run *run)
 	progress_start(&bar, run->total_bytes);
 	if ((size_t) nthreads > run->plan.ngroups)
 		nthreads = run->plan.ngroups ? (int) run->plan.ngroups : 1;
+	run->critical = nthreads > 1 &&
+		run->plan.groups[run->order[0]].bytes > run->total_bytes / (uint64_t) nthreads;
 	t = xcalloc((size_t) nthreads, sizeof(*t));
 	started = xcalloc((size_t) nthreads, sizeof(*started));
 	for (int i = 0; i < nthreads; i++)
