@@ -721,6 +721,8 @@ cmd_export(config_t *cfg)
 				 ends_with(file, ".lz4") || ends_with(file, ".tgz")))
 		return err_set(DRB_ERR_USAGE, "export: '%s': only FILE.tar and FILE.tar.zst are "
 					   "written", file);
+	if (dl_archive_load() != 0)
+		return -1;
 
 	/* the backup, before anything is created */
 	if ((rr = restore_repos_open(cfg)) == NULL)

@@ -1,5 +1,6 @@
 /*
- * export_libarchive.h — libarchive's <archive.h> for restore/export.c.
+ * export_libarchive.h — libarchive's <archive.h> and <archive_entry.h> for restore/export.c,
+ * with its functions called through the table of dl_archive.h (loaded on first use).
  *
  * The project's own archive/archive.h (the WAL archive) is found first by
  * #include <archive.h>, because archive/ is on the include path. This header is
@@ -11,5 +12,7 @@
 
 #include_next <archive.h>
 #include <archive_entry.h>
+
+#include "dl_archive.h"
 
 #endif

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <libpq-fe.h>
+#include "dl_pq.h"
 
 #include "restore.h"
 

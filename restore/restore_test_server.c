@@ -673,6 +673,11 @@ rt_server_connect(rt_server *s, const char *db, char **why)
 	char		port[16];
 
 	*why = NULL;
+	if (dl_pq_load() != 0)
+	{
+		*why = xstrdup(err_msg());
+		return NULL;
+	}
 	snprintf(port, sizeof(port), "%d", s->port);
 	if (s->role)
 		candidates[n++] = s->role;

@@ -11,8 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
+#include "dl_curl.h"
 #include "error.h"
 #include "http.h"
 #include "mem.h"
@@ -65,6 +64,8 @@ http_client_new(const http_options *options)
 {
 	http_client *c;
 
+	if (dl_curl_load() != 0)
+		return NULL;
 	pthread_once(&http_once, http_global_init);
 	if (http_global_rc != CURLE_OK)
 	{

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <sys/time.h>
 
-#include <curl/curl.h>
 
 #include <config.h>  /* autoconf: PACKAGE_VERSION */
 
@@ -141,9 +140,7 @@ main(int argc, char **argv)
 							 config_command_name(cmd));
 			else
 			{
-				curl_global_init(CURL_GLOBAL_DEFAULT);
 				rc = handlers[cmd] (cfg);
-				curl_global_cleanup();
 			}
 			break;
 	}

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
+#include "dl_pq.h"
 #include "error.h"
 #include "mem.h"
 #include "pg.h"
@@ -29,6 +28,8 @@ pg_connect(const config_t *cfg)
 	const char *sock = cfg_str(cfg, "pg1-socket-path");
 	pg_conn    *pc;
 
+	if (dl_pq_load() != 0)
+		return NULL;
 	snprintf(port, sizeof(port), "%lld", (long long) cfg_int(cfg, "pg1-port"));
 	if (host || sock)
 	{

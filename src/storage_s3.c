@@ -18,8 +18,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <openssl/evp.h>
 
 #include "error.h"
@@ -96,6 +94,8 @@ storage_s3_new(const s3_settings *settings)
 				"secret key", service);
 		return NULL;
 	}
+	if (dl_xml_load() != 0 || dl_curl_load() != 0)
+		return NULL;
 	pthread_once(&s3_once, s3_global_init);
 
 	s = xcalloc(1, sizeof(*s));

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libxml/tree.h>
+#include "dl_xml.h"
 
 #include "filter.h"
 #include "http.h"

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <libxml/tree.h>
 #include <openssl/evp.h>
 
 #include "error.h"

@@ -6,8 +6,6 @@
  */
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 
 #include "storage_s3.intern.h"
 
@@ -42,7 +40,7 @@ s3_xml_escape_append(buf_t *b, const char *s)
 xmlDocPtr
 s3_xml_parse(const buf_t *b)
 {
-	if (b->len == 0 || b->len > INT32_MAX)
+	if (b->len == 0 || b->len > INT32_MAX || dl_xml_load() != 0)
 		return NULL;
 	return xmlReadMemory((const char *) b->data, (int) b->len, NULL, NULL,
 						 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);

@@ -31,5 +31,10 @@ check_fails "environment overrides the file" 1 "not initiali" env DRBACKUP_REPO1
 check_fails "unreadable local file" 1 "f-missing" "$DRBACKUP" --config="$conf" repo-put "$T_DIR/f-missing" x/g
 check_fails "path traversal refused" 2 "invalid repository path" "$DRBACKUP" --config="$conf" repo-put "$T_DIR/f" ../escape
 check_fails "repository key file cannot be removed" 2 "repository key" "$DRBACKUP" --config="$conf" repo-rm drbackup.repo
+# libcurl, libpq, libxml2 and libarchive are opened only by the commands that need them
+# (src/dynlib.h): not linked, and not loaded by a command on a posix repository
+check_true "libcurl, libpq, libxml2, libarchive are not linked" "! ldd '$DRBACKUP' | grep -E 'libcurl|libpq|libxml2|libarchive'"
+LD_DEBUG=files "$DRBACKUP" --config="$conf" repo-get x/f "$T_DIR/g-ld" > "$T_DIR/ld.out" 2>&1
+check_true "a posix repo-get loads none of them" "grep -q 'file=libcrypto' '$T_DIR/ld.out' && ! grep -E 'file=(libcurl|libpq|libxml2|libarchive)' '$T_DIR/ld.out'"
 "$DRBACKUP" --config="$conf" --log-level-console=debug repo-get x/f "$T_DIR/g" > "$T_DIR/debug.out" 2>&1
 check_true "debug output never shows the passphrase" "! grep -q cli-secret-passphrase-1 '$T_DIR/debug.out'"

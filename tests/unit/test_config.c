@@ -28,6 +28,8 @@
 
 #include "test_util.h"
 #include "config.h"
+#include "dl_pq.h"
+#include "dynlib.h"
 #include "error.h"
 #include "log.h"
 #include "mem.h"
@@ -1232,6 +1234,39 @@ test_man_page_up_to_date(void **state)
 	free(generated);
 }
 
+/*
+ * Libraries opened on first use (dynlib.h): a missing one is one configuration error
+ * naming the file, what needs it and the package, every time it is asked for; a present
+ * one fills its table (libpq answers a call).
+ */
+static void
+test_dynlib_load(void **state)
+{
+	static void *slot;
+	static const dynlib_sym syms[] = {{"no_such_function", &slot}};
+	dynlib		missing = {"libdrbackup-missing.so.9", "testing", "no-such-package", syms, 1};
+	dynlib		partial = {"libz.so.1", "testing", "zlib1g", syms, 1};
+
+	(void) state;
+	for (int i = 0; i < 2; i++)
+	{
+		err_clear();
+		assert_int_equal(dynlib_load(&missing), -1);
+		assert_int_equal(err_kind(), DRB_ERR_CONFIG);
+		assert_non_null(strstr(err_msg(), "unable to load libdrbackup-missing.so.9, needed for "
+								"testing (Debian package no-such-package)"));
+	}
+	err_clear();
+	assert_int_equal(dynlib_load(&partial), -1);
+	assert_non_null(strstr(err_msg(), "it has no symbol no_such_function"));
+
+	err_clear();
+	assert_int_equal(dl_pq_load(), 0);
+	assert_int_equal(dl_pq_load(), 0);
+	assert_non_null(dl_pq.connectdbParams);
+	assert_int_equal(PQstatus(NULL), CONNECTION_BAD);	/* through the table */
+}
+
 int
 main(void)
 {
@@ -1256,6 +1291,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tables_consistent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docs_up_to_date, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_man_page_up_to_date, setup, teardown),
+		cmocka_unit_test(test_dynlib_load),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
