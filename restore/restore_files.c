@@ -1127,15 +1127,42 @@ writer_close};
 /* Fetch: jobs                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
+/* SHA-256 of a small file, read into buf (HASH_STAGE_SIZE) and hashed here; -1 + err. */
+static int
+hash_small_file(int fd, const char *path, uint8_t *buf, uint8_t sha[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	ssize_t		n;
+	bool		ok;
+
+	ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	while (ok && (n = read(fd, buf, HASH_STAGE_SIZE)) != 0)
+	{
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+		{
+			EVP_MD_CTX_free(md);
+			return err_set(DRB_ERR_STORAGE, "unable to read '%s': %m", path);
+		}
+		ok = EVP_DigestUpdate(md, buf, (size_t) n) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, sha, &len) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : err_set(DRB_ERR_INTERNAL, "SHA-256 of '%s' failed", path);
+}
+
 /*
- * SHA-256 of a regular file (not following a link); -1 + err. The file is read into the
- * ring of a hash filter, which hashes each piece on its helper while the next is read.
- * The pages read are dropped from the page cache behind us (every HASH_DROP_STEP bytes):
- * hashing a cluster must not fill memory with data nobody will read again, and the few
- * pages reused stay warm.
+ * SHA-256 of a regular file (not following a link) of size bytes; -1 + err. A small file
+ * is hashed in this thread from buf (HASH_STAGE_SIZE bytes). A large one is read into the
+ * ring of a hash filter, which hashes each piece on its helper while the next is read,
+ * and the pages read are dropped from the page cache behind us (every HASH_DROP_STEP
+ * bytes): hashing a cluster must not fill memory with data nobody will read again, and
+ * the few pages reused stay warm.
  */
 static int
-hash_file(const char *path, uint8_t sha[32])
+hash_file(const char *path, uint64_t size, uint8_t *buf, uint8_t sha[32])
 {
 	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	hash_result res;
@@ -1148,6 +1175,12 @@ hash_file(const char *path, uint8_t sha[32])
 
 	if (fd < 0)
 		return err_set(DRB_ERR_STORAGE, "unable to open '%s': %m", path);
+	if (size < DIRECT_MIN_FILE)
+	{
+		rc = hash_small_file(fd, path, buf, sha);
+		close(fd);
+		return rc;
+	}
 	if ((h = filter_hash_new(&res, NULL, NULL)) == NULL)
 	{
 		close(fd);
@@ -1189,6 +1222,7 @@ static ssize_t
 delta_check(restore_run *run, object_group *g)
 {
 	entry	   *e = xmalloc(sizeof(entry));
+	uint8_t    *buf = xmalloc(HASH_STAGE_SIZE);
 	ssize_t		needed = 0;
 
 	for (size_t i = 0; i < g->n && needed >= 0; i++)
@@ -1205,7 +1239,7 @@ delta_check(restore_run *run, object_group *g)
 		abs = target_path(run, e->path);
 		if (lstat(abs, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t) st.st_size == e->r.size)
 		{
-			if (hash_file(abs, sha) != 0)
+			if (hash_file(abs, e->r.size, buf, sha) != 0)
 				needed = -1;
 			else if (memcmp(sha, e->r.sha256, 32) == 0)
 			{
@@ -1233,6 +1267,7 @@ delta_check(restore_run *run, object_group *g)
 			needed++;
 	}
 	free(e);
+	free(buf);
 	return needed;
 }
 
