@@ -18,11 +18,18 @@ S3RVER_SECRET=S3RVER
 
 _it_pids=()
 
-# A TCP port on 127.0.0.1 that nothing listens on (checked by connecting).
+# A TCP port on 127.0.0.1 that nothing listens on (checked by connecting), below the
+# kernel's ephemeral range: a port inside it can be taken by any outgoing connection's
+# local end between this check and the server's bind (seen once: a test cluster failed
+# to start with "Address already in use" on such a port).
 free_port() {
-	local p
+	local p lo=32768 span
+	[ -r /proc/sys/net/ipv4/ip_local_port_range ] &&
+		read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range
+	span=$(( lo - 20000 ))
+	[ "$span" -ge 1000 ] || span=20000
 	for _ in $(seq 1 200); do
-		p=$(( (RANDOM % 20000) + 20000 ))
+		p=$(( (RANDOM % span) + 20000 ))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
 			echo "$p"; return 0
 		fi
