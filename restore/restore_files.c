@@ -65,8 +65,8 @@
 #include "restore.h"
 
 #define STR_MAX			4096	/* longest path or link destination in a record */
-#define KEPT_BIT		(UINT64_C(1) << 63)
-#define YIELD_NICE		5		/* threads not on the critical path (worker_main) */	/* on a group's position: --delta kept it */
+#define KEPT_BIT		(UINT64_C(1) << 63)	/* on a group's position: --delta kept it */
+#define YIELD_NICE		5		/* threads not on the critical path (worker_main) */
 #define HASH_DROP_STEP	(16 * 1024 * 1024)
 
 /* One manifest entry in the records file, followed by its path and link destination. */
@@ -1059,7 +1059,6 @@ writer_close(void *arg, const object_file *f)
 	file_writer *w = arg;
 	struct timespec ts[2] = {{w->e->r.mtime, 0}, {w->e->r.mtime, 0}};
 	int			fd = w->fd;
-
 	bool		direct = w->use_direct;
 
 	(void) f;

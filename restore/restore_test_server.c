@@ -19,7 +19,6 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,76 +332,59 @@ rt_server_init(rt_server *s, const char *test_path, const char *pg1_path,
 	return 0;
 }
 
-/* Whether port on 127.0.0.1 can be bound now. */
-static bool
-port_bindable(int port)
+/*
+ * Bind a TCP socket on 127.0.0.1 to port (0: one the kernel chooses), as PostgreSQL will
+ * (SO_REUSEADDR), and close it: the port that was bound, or -1 with errno.
+ */
+static int
+bind_probe(int port)
 {
 	struct sockaddr_in a;
+	socklen_t	len = sizeof(a);
 	int			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int			one = 1;
-	bool		ok;
+	int			bound = -1;
 
 	if (fd < 0)
-		return false;
+		return -1;
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	a.sin_port = htons((uint16_t) port);
-	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));	/* as PostgreSQL */
-	ok = bind(fd, (struct sockaddr *) &a, sizeof(a)) == 0;
+	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *) &a, sizeof(a)) == 0 &&
+		getsockname(fd, (struct sockaddr *) &a, &len) == 0)
+		bound = ntohs(a.sin_port);
 	close(fd);
-	return ok;
+	return bound;
 }
 
 /*
  * A TCP port on 127.0.0.1 that is free now, below the kernel's ephemeral range (a port
  * inside it may become some outgoing connection's local end before the server binds it,
- * and the scratch server would fail to start for no reason of its own).
+ * and the scratch server would fail to start for no reason of its own); the kernel's
+ * choice when there is no room below the range.
  */
 static int
 free_port(void)
 {
-	int			lo = 32768;
-	int			hi = 60999;
+	int			lo = 32768;		/* the range's start */
 	FILE	   *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 	unsigned int seed = (unsigned int) getpid() ^ (unsigned int) time(NULL);
+	int			port;
 
 	if (f)
 	{
-		if (fscanf(f, "%d %d", &lo, &hi) != 2)
+		if (fscanf(f, "%d", &lo) != 1)
 			lo = 32768;
 		fclose(f);
 	}
-	if (lo > 11024)
-	{
-		for (int i = 0; i < 200; i++)
-		{
-			int			port = 10000 + (int) (rand_r(&seed) % (unsigned int) (lo - 10000));
-
-			if (port_bindable(port))
-				return port;
-		}
-	}
-	/* no room below the range: the kernel's choice */
-	{
-		struct sockaddr_in a;
-		socklen_t	len = sizeof(a);
-		int			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int			port = -1;
-
-		if (fd < 0)
-			return err_set(DRB_ERR_INTERNAL, "unable to create a socket to find a free port: %m");
-		memset(&a, 0, sizeof(a));
-		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(fd, (struct sockaddr *) &a, sizeof(a)) == 0 &&
-			getsockname(fd, (struct sockaddr *) &a, &len) == 0)
-			port = ntohs(a.sin_port);
-		else
-			err_set(DRB_ERR_INTERNAL, "unable to find a free port on 127.0.0.1: %m");
-		close(fd);
-		return port;
-	}
+	for (int i = 0; lo > 11024 && i < 200; i++)
+		if ((port = bind_probe(10000 + (int) (rand_r(&seed) % (unsigned int) (lo - 10000)))) > 0)
+			return port;
+	if ((port = bind_probe(0)) < 0)
+		return err_set(DRB_ERR_INTERNAL, "unable to find a free port on 127.0.0.1: %m");
+	return port;
 }
 
 /* 'value' quoted for a PostgreSQL configuration file. */

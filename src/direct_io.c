@@ -52,10 +52,6 @@ set_direct(int fd, bool on)
 	return fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) == 0;
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* Writer                                                                               */
-/* ------------------------------------------------------------------------------------ */
-
 /* Drop O_DIRECT (a file system or a length that refuses it); false if even that fails. */
 static bool
 direct_off(direct_writer *w)
@@ -66,7 +62,7 @@ direct_off(direct_writer *w)
 	return true;
 }
 
-/* pwrite all of data at off; an EINVAL under O_DIRECT retries without it. 0 or errno. */
+/* pwrite all of data at off; an EINVAL under O_DIRECT retries without it. 0, or -1 + errno. */
 static int
 write_at(direct_writer *w, const uint8_t *data, size_t len, uint64_t off)
 {
@@ -80,7 +76,7 @@ write_at(direct_writer *w, const uint8_t *data, size_t len, uint64_t off)
 				continue;
 			if (errno == EINVAL && w->direct && direct_off(w))
 				continue;
-			return errno;
+			return -1;
 		}
 		data += n;
 		len -= (size_t) n;
@@ -104,7 +100,7 @@ helper_main(void *arg)
 		if (w->job == NULL)
 			break;
 		pthread_mutex_unlock(&w->lock);
-		e = write_at(w, w->job, w->job_len, w->job_off);
+		e = write_at(w, w->job, w->job_len, w->job_off) == 0 ? 0 : errno;
 		pthread_mutex_lock(&w->lock);
 		if (e != 0 && w->job_errno == 0)
 			w->job_errno = e;
@@ -141,8 +137,6 @@ wait_idle(direct_writer *w)
 static int
 submit(direct_writer *w)
 {
-	int			e;
-
 	if (wait_idle(w) != 0)
 		return -1;
 	if (!w->started && !w->start_failed)
@@ -161,11 +155,8 @@ submit(direct_writer *w)
 		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 	}
-	else if ((e = write_at(w, w->buf[w->cur], w->fill, w->offset)) != 0)
-	{
-		errno = e;
+	else if (write_at(w, w->buf[w->cur], w->fill, w->offset) != 0)
 		return -1;
-	}
 	w->offset += w->fill;
 	w->fill = 0;
 	w->cur ^= 1;
@@ -178,6 +169,8 @@ direct_writer_new(void)
 	direct_writer *w = xcalloc(1, sizeof(*w));
 
 	w->fd = -1;
+	for (int i = 0; i < 2; i++)
+		w->buf[i] = xaligned_alloc(DIRECT_ALIGN, DIRECT_BUF_SIZE);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	return w;
@@ -190,15 +183,7 @@ direct_writer_open(direct_writer *w, int fd)
 	w->fill = 0;
 	w->offset = 0;
 	w->cur = 0;
-	w->direct = false;
-	w->was_direct = false;
-	for (int i = 0; i < 2; i++)
-		if (w->buf[i] == NULL)
-			w->buf[i] = aligned_alloc(DIRECT_ALIGN, DIRECT_BUF_SIZE);
-	if (w->buf[0] == NULL || w->buf[1] == NULL)
-		return;					/* no memory for it: plain writes from the buffer-less path */
-	if (set_direct(fd, true))
-		w->direct = w->was_direct = true;
+	w->direct = w->was_direct = set_direct(fd, true);
 }
 
 int
@@ -206,18 +191,6 @@ direct_writer_write(direct_writer *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
-	if (w->buf[0] == NULL || w->buf[1] == NULL)
-	{
-		int			e = write_at(w, p, len, w->offset);
-
-		if (e != 0)
-		{
-			errno = e;
-			return -1;
-		}
-		w->offset += len;
-		return 0;
-	}
 	while (len > 0)
 	{
 		size_t		n = DIRECT_BUF_SIZE - w->fill;
@@ -237,8 +210,6 @@ direct_writer_write(direct_writer *w, const void *data, size_t len)
 int
 direct_writer_close(direct_writer *w)
 {
-	int			e;
-
 	if (wait_idle(w) != 0)
 		return -1;
 	if (w->fill > 0)
@@ -246,11 +217,8 @@ direct_writer_close(direct_writer *w)
 		/* the tail need not be a multiple of the block size: written through the cache */
 		if (w->direct && !direct_off(w))
 			return -1;
-		if ((e = write_at(w, w->buf[w->cur], w->fill, w->offset)) != 0)
-		{
-			errno = e;
+		if (write_at(w, w->buf[w->cur], w->fill, w->offset) != 0)
 			return -1;
-		}
 		w->offset += w->fill;
 		w->fill = 0;
 	}

@@ -33,7 +33,7 @@
 
 typedef struct direct_writer direct_writer;
 
-/* A writer with no file; buffers and thread are made on first use. */
+/* A writer with no file, and its two buffers; the thread is made on first use. */
 direct_writer *direct_writer_new(void);
 
 /* Start writing the open, empty, writable descriptor fd (not owned) from offset 0. */

@@ -36,6 +36,16 @@ xcalloc(size_t n, size_t size)
 }
 
 void *
+xaligned_alloc(size_t align, size_t size)
+{
+	void	   *p = aligned_alloc(align, size ? size : align);
+
+	if (p == NULL)
+		out_of_memory(size);
+	return p;
+}
+
+void *
 xrealloc(void *ptr, size_t size)
 {
 	void	   *p = realloc(ptr, size ? size : 1);

@@ -14,6 +14,8 @@
 void	   *xmalloc(size_t size);
 void	   *xcalloc(size_t n, size_t size);
 void	   *xrealloc(void *ptr, size_t size);
+/* size bytes aligned to align (a power of two; size a multiple of it), e.g. for O_DIRECT */
+void	   *xaligned_alloc(size_t align, size_t size);
 char	   *xstrdup(const char *s);
 char	   *xstrndup(const char *s, size_t n);
 char	   *xasprintf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
