@@ -378,18 +378,6 @@ duration_get(json_t *obj, const char *key, double *out, char *why)
 }
 
 static bool
-lsn_get(json_t *obj, const char *key, uint64_t *lsn, char *why)
-{
-	const char *text;
-
-	if (!jfield_str(obj, key, true, &text, why))
-		return false;
-	if (!manifest_lsn_parse(text, lsn))
-		return jfield_why(why, "\"%s\" is not an LSN", key);
-	return true;
-}
-
-static bool
 wal_get(json_t *obj, const char *key, char out[25], char *why)
 {
 	const char *text;
@@ -503,7 +491,8 @@ backup_from_json(json_t *o, catalog_backup *b, char *why)
 	if (!jfield_int(o, "timeline", 1, UINT32_MAX, &v, why))
 		return false;
 	b->timeline = (uint32_t) v;
-	if (!lsn_get(o, "start-lsn", &b->start_lsn, why) || !lsn_get(o, "stop-lsn", &b->stop_lsn, why))
+	if (!manifest_jfield_lsn(o, "start-lsn", &b->start_lsn, why) ||
+		!manifest_jfield_lsn(o, "stop-lsn", &b->stop_lsn, why))
 		return false;
 	if (b->start_lsn > b->stop_lsn)
 		return jfield_why(why, "the start LSN of '%s' is after its stop LSN", b->label);

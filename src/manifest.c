@@ -327,17 +327,8 @@ text_put(json_t *obj, const char *key, const char *hexkey, const char *s)
 	json_object_set_new(obj, key, v);
 }
 
-static void
-lsn_put(json_t *obj, const char *key, uint64_t lsn)
-{
-	char		text[32];
-
-	lsn_format(lsn, text, sizeof(text));
-	json_object_set_new(obj, key, json_string(text));
-}
-
-static bool
-lsn_get(json_t *obj, const char *key, uint64_t *lsn, char *why)
+bool
+manifest_jfield_lsn(json_t *obj, const char *key, uint64_t *lsn, char *why)
 {
 	const char *text;
 
@@ -431,8 +422,8 @@ header_to_json(const manifest_header *h)
 	json_object_set_new(o, "pg-version", json_integer(h->pg_version));
 	json_object_set_new(o, "pg-version-num", json_integer(h->pg_version_num));
 	json_object_set_new(o, "timeline", json_integer(h->timeline));
-	lsn_put(o, "start-lsn", h->start_lsn);
-	lsn_put(o, "stop-lsn", h->stop_lsn);
+	json_object_set_new(o, "start-lsn", jval_lsn(h->start_lsn));
+	json_object_set_new(o, "stop-lsn", jval_lsn(h->stop_lsn));
 	json_object_set_new(o, "start-time", json_integer(h->start_time));
 	json_object_set_new(o, "stop-time", json_integer(h->stop_time));
 	json_object_set_new(o, "wal-start", json_string(h->wal_start));
@@ -549,7 +540,8 @@ header_from_json(json_t *o, manifest_header *h, char *why)
 	if (!jfield_int(o, "timeline", 1, UINT32_MAX, &v, why))
 		return false;
 	h->timeline = (uint32_t) v;
-	if (!lsn_get(o, "start-lsn", &h->start_lsn, why) || !lsn_get(o, "stop-lsn", &h->stop_lsn, why))
+	if (!manifest_jfield_lsn(o, "start-lsn", &h->start_lsn, why) ||
+		!manifest_jfield_lsn(o, "stop-lsn", &h->stop_lsn, why))
 		return false;
 	if (!jfield_int(o, "start-time", INT64_MIN, INT64_MAX, &v, why))
 		return false;

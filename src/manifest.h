@@ -186,6 +186,9 @@ char	   *backup_object_path(const char *stanza, const char *label, const char *n
 
 /* An LSN as PostgreSQL writes it: "X/Y", upper-case hex without leading zeros. */
 bool		manifest_lsn_parse(const char *text, uint64_t *lsn);
+/* That LSN under key of a JSON object (jansson's json_t; jsonutil.h's jfield_* conventions). */
+struct json_t;
+bool		manifest_jfield_lsn(struct json_t *obj, const char *key, uint64_t *lsn, char *why);
 /* A system identifier as decimal text without leading zeros. */
 bool		manifest_sysid_parse(const char *text, uint64_t *sysid);
 /* A WAL segment file name (TTTTTTTTXXXXXXXXYYYYYYYY, upper-case hex; see wal.h). */
