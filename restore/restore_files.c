@@ -593,6 +593,8 @@ typedef struct file_writer
 	uint64_t	pos;			/* the current file's record */
 	direct_writer *direct;		/* large files: around the page cache (made on first use) */
 	bool		use_direct;		/* the current file goes through direct */
+	uint8_t    *ring[HASH_RING_N];	/* a large single-file object's is decoded into these
+									 * (repo_get_ring) and written from them, or NULL */
 } file_writer;
 
 /* Write-back is started every this many bytes, so the fdatasync at close finds little left
@@ -1009,6 +1011,20 @@ writer_open(void *arg, const object_file *f)
 	return 0;
 }
 
+/* The ring's pieces are filled again only after the writer has given them back. */
+_Static_assert(HASH_RING_N >= DIRECT_LENT_DEPTH + 2, "the ring outlasts the writer's queue");
+
+/* Whether [in, in + len) lies in one buffer of w's ring. */
+static bool
+in_ring(const file_writer *w, const uint8_t *in, size_t len)
+{
+	for (int i = 0; i < HASH_RING_N && w->ring[0] != NULL; i++)
+		if (in >= w->ring[i] && len <= HASH_STAGE_SIZE &&
+			(size_t) (in - w->ring[i]) <= HASH_STAGE_SIZE - len)
+			return true;
+	return false;
+}
+
 static int
 writer_write(void *arg, const object_file *f, const uint8_t *in, size_t len)
 {
@@ -1019,7 +1035,10 @@ writer_write(void *arg, const object_file *f, const uint8_t *in, size_t len)
 		return -1;
 	if (w->use_direct)
 	{
-		if (direct_writer_write(w->direct, in, len) != 0)
+		/* a piece of the ring is filled again only after our next three writes have
+		 * returned (repo_get_ring): the disk reads it from there */
+		if ((in_ring(w, in, len) ? direct_writer_write_lent(w->direct, in, len)
+			 : direct_writer_write(w->direct, in, len)) != 0)
 			return err_set(DRB_ERR_STORAGE, "unable to write '%s' (from object '%s'): %m",
 						   w->tmp, w->object);
 		w->written += len;
@@ -1313,12 +1332,18 @@ run_job(restore_run *run, object_group *g)
 			expected = expect;
 			single = xstrdup(f.path);
 			object_splitter_trust_object(sp);
+			/* a large file is decoded into aligned buffers and written from them */
+			if (f.size >= DIRECT_MIN_FILE)
+				for (int i = 0; i < HASH_RING_N; i++)
+					w.ring[i] = xaligned_alloc(4096, HASH_STAGE_SIZE);
 		}
 	}
 	if (rc == 0)
-		rc = repo_get(run->s->repo, object, sp, expected, &res);
+		rc = repo_get_ring(run->s->repo, object, sp, expected, w.ring[0] ? w.ring : NULL, &res);
 	filter_chain_free(sp);
 	writer_release(&w);
+	for (int i = 0; i < HASH_RING_N; i++)
+		free(w.ring[i]);	/* after the writer: its helper may have been writing from them */
 	if (rc != 0 && single)
 		err_wrap("unable to restore '%s' from object '%s'", single, object);
 	else if (rc != 0)

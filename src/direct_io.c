@@ -1,14 +1,17 @@
 /*
  * direct_io.c — sequential O_DIRECT file writer with write-behind (direct_io.h).
  *
- * Writer's handshake with its helper: a job (buffer, length, offset) is posted under the mutex;
- * the helper writes it and clears it. A buffer is refilled only after its job is done,
- * and the descriptor's flags are changed only when no job is pending, so the two threads
- * never touch the same buffer or flags at once.
+ * Writer's handshake with its helper: jobs (bytes, length, offset) are queued under the
+ * mutex, at most DIRECT_LENT_DEPTH; the helper writes the oldest and then removes it, so
+ * the file is written in order. A buffer of ours is refilled only when no job is queued
+ * (double buffering), a lent one is given back by waiting until its job is done, and the
+ * descriptor's flags are changed by the caller only when no job is queued. The helper may
+ * drop O_DIRECT itself (a write refused with EINVAL), hence the atomic flag.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +28,10 @@ struct direct_writer
 	uint8_t    *buf[2];			/* DIRECT_BUF_SIZE each, DIRECT_ALIGN-aligned */
 	int			cur;			/* the buffer being filled */
 	size_t		fill;
-	uint64_t	offset;			/* file offset of buf[cur]'s first byte */
-	bool		direct;			/* fd has O_DIRECT set */
+	uint64_t	offset;			/* file offset of the next byte handed to the helper */
+	atomic_bool direct;			/* fd has O_DIRECT set */
 	bool		was_direct;
+	bool		lent_queued;	/* a queued job may write the caller's bytes */
 
 	pthread_t	thread;
 	bool		started;
@@ -35,9 +39,14 @@ struct direct_writer
 	bool		quit;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	const uint8_t *job;			/* non-NULL while a write is posted */
-	size_t		job_len;
-	uint64_t	job_off;
+	struct
+	{
+		const uint8_t *data;
+		size_t		len;
+		uint64_t	off;
+	}			jobs[DIRECT_LENT_DEPTH];	/* FIFO: jobs[head], then the next count - 1 */
+	int			head;
+	int			count;
 	int			job_errno;		/* first failure, reported by the next call */
 };
 
@@ -95,32 +104,37 @@ helper_main(void *arg)
 	{
 		int			e;
 
-		while (w->job == NULL && !w->quit)
+		while (w->count == 0 && !w->quit)
 			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->job == NULL)
+		if (w->count == 0)
 			break;
 		pthread_mutex_unlock(&w->lock);
-		e = write_at(w, w->job, w->job_len, w->job_off) == 0 ? 0 : errno;
+		e = write_at(w, w->jobs[w->head].data, w->jobs[w->head].len, w->jobs[w->head].off) == 0
+			? 0 : errno;
 		pthread_mutex_lock(&w->lock);
 		if (e != 0 && w->job_errno == 0)
 			w->job_errno = e;
-		w->job = NULL;
+		w->head = (w->head + 1) % DIRECT_LENT_DEPTH;
+		w->count--;
 		pthread_cond_broadcast(&w->cond);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-/* Wait until no write is pending; -1 with errno if one failed (the error is consumed). */
+/*
+ * Wait until at most max jobs are queued (0: the helper is idle); -1 with errno if a
+ * write failed (the error is consumed).
+ */
 static int
-wait_idle(direct_writer *w)
+wait_queue(direct_writer *w, int max)
 {
 	int			e;
 
 	if (!w->started)
 		return 0;
 	pthread_mutex_lock(&w->lock);
-	while (w->job != NULL)
+	while (w->count > max)
 		pthread_cond_wait(&w->cond, &w->lock);
 	e = w->job_errno;
 	w->job_errno = 0;
@@ -133,12 +147,21 @@ wait_idle(direct_writer *w)
 	return 0;
 }
 
-/* Hand buf[cur] (full) to the helper, or write it here when there is no helper. */
 static int
-submit(direct_writer *w)
+wait_idle(direct_writer *w)
 {
-	if (wait_idle(w) != 0)
-		return -1;
+	w->lent_queued = false;
+	return wait_queue(w, 0);
+}
+
+/*
+ * Write len bytes of data at the current offset: queued for the helper (data must then
+ * stay unchanged until its job is done), or here when there is no helper. The caller has
+ * made room in the queue.
+ */
+static int
+post(direct_writer *w, const uint8_t *data, size_t len)
+{
 	if (!w->started && !w->start_failed)
 	{
 		if (pthread_create(&w->thread, NULL, helper_main, w) == 0)
@@ -148,16 +171,29 @@ submit(direct_writer *w)
 	}
 	if (w->started)
 	{
+		int			tail;
+
 		pthread_mutex_lock(&w->lock);
-		w->job = w->buf[w->cur];
-		w->job_len = w->fill;
-		w->job_off = w->offset;
+		tail = (w->head + w->count) % DIRECT_LENT_DEPTH;
+		w->jobs[tail].data = data;
+		w->jobs[tail].len = len;
+		w->jobs[tail].off = w->offset;
+		w->count++;
 		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 	}
-	else if (write_at(w, w->buf[w->cur], w->fill, w->offset) != 0)
+	else if (write_at(w, data, len, w->offset) != 0)
 		return -1;
-	w->offset += w->fill;
+	w->offset += len;
+	return 0;
+}
+
+/* Hand buf[cur] (full) to the helper. */
+static int
+submit(direct_writer *w)
+{
+	if (wait_idle(w) != 0 || post(w, w->buf[w->cur], w->fill) != 0)
+		return -1;
 	w->fill = 0;
 	w->cur ^= 1;
 	return 0;
@@ -169,8 +205,6 @@ direct_writer_new(void)
 	direct_writer *w = xcalloc(1, sizeof(*w));
 
 	w->fd = -1;
-	for (int i = 0; i < 2; i++)
-		w->buf[i] = xaligned_alloc(DIRECT_ALIGN, DIRECT_BUF_SIZE);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	return w;
@@ -191,6 +225,11 @@ direct_writer_write(direct_writer *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
+	if (w->lent_queued && wait_idle(w) != 0)	/* the lender gets its bytes back now */
+		return -1;
+	if (w->buf[0] == NULL)
+		for (int i = 0; i < 2; i++)
+			w->buf[i] = xaligned_alloc(DIRECT_ALIGN, DIRECT_BUF_SIZE);
 	while (len > 0)
 	{
 		size_t		n = DIRECT_BUF_SIZE - w->fill;
@@ -204,6 +243,34 @@ direct_writer_write(direct_writer *w, const void *data, size_t len)
 		if (w->fill == DIRECT_BUF_SIZE && submit(w) != 0)
 			return -1;
 	}
+	return 0;
+}
+
+int
+direct_writer_write_lent(direct_writer *w, const void *data, size_t len)
+{
+	if (w->fill > 0)
+		return direct_writer_write(w, data, len);	/* behind copied bytes: copied too */
+	if (atomic_load(&w->direct) && ((uintptr_t) data % DIRECT_ALIGN) == 0 &&
+		len % DIRECT_ALIGN == 0)
+	{
+		/* room for this job, and the lender's bytes of DIRECT_LENT_DEPTH calls ago back */
+		if (wait_queue(w, DIRECT_LENT_DEPTH - 1) != 0)
+			return -1;
+		w->lent_queued = true;
+		return post(w, data, len);
+	}
+
+	/*
+	 * Not whole blocks (a file's last bytes), not aligned, or no O_DIRECT: written here
+	 * through the page cache, and so is the rest of the file (its offsets are no longer
+	 * aligned).
+	 */
+	if (wait_idle(w) != 0 || (atomic_load(&w->direct) && !direct_off(w)))
+		return -1;
+	if (write_at(w, data, len, w->offset) != 0)
+		return -1;
+	w->offset += len;
 	return 0;
 }
 
@@ -242,7 +309,7 @@ direct_writer_free(direct_writer *w)
 	if (w->started)
 	{
 		pthread_mutex_lock(&w->lock);
-		while (w->job != NULL)
+		while (w->count > 0)
 			pthread_cond_wait(&w->cond, &w->lock);
 		w->quit = true;
 		pthread_cond_broadcast(&w->cond);

@@ -6,8 +6,10 @@
  * later, which costs about as much CPU as decompressing it. A direct_writer collects the
  * caller's bytes in an aligned buffer and writes each full buffer with O_DIRECT (the disk
  * reads it from our memory), on a helper thread, so that the disk works while the caller
- * produces the next buffer (double buffering: two buffers of DIRECT_BUF_SIZE, 4096-aligned;
- * 4 MiB writes, because this machine's disk took smaller O_DIRECT writes at half the rate).
+ * produces the next buffer (double buffering: two buffers of DIRECT_BUF_SIZE, 4096-aligned).
+ * A caller whose bytes already sit in aligned buffers that stay put for a while (restore
+ * decodes a large file into a ring of them) lends them instead: written from there, no
+ * copy (measured here: the copy cost a restore of 1.5 GB about 0.15 s of CPU).
  *
  * The file's last bytes (after the last full buffer) are written without O_DIRECT.
  * Where the file system refuses O_DIRECT (fcntl or a write answers EINVAL), the writer
@@ -30,10 +32,11 @@
 
 #define DIRECT_BUF_SIZE		(4 * 1024 * 1024)
 #define DIRECT_MIN_FILE		(8 * 1024 * 1024)	/* smaller files: plain writes pay off */
+#define DIRECT_LENT_DEPTH	2	/* lent pieces queued at most (direct_writer_write_lent) */
 
 typedef struct direct_writer direct_writer;
 
-/* A writer with no file, and its two buffers; the thread is made on first use. */
+/* A writer with no file; its two buffers and its thread are made on first use. */
 direct_writer *direct_writer_new(void);
 
 /* Start writing the open, empty, writable descriptor fd (not owned) from offset 0. */
@@ -41,6 +44,18 @@ void		direct_writer_open(direct_writer *w, int fd);
 
 /* Append len bytes; 0, or -1 with errno (a failed write of an earlier buffer included). */
 int			direct_writer_write(direct_writer *w, const void *data, size_t len);
+
+/*
+ * Append len bytes written from where they are, with no copy: the caller lends data until
+ * the writer has returned from the DIRECT_LENT_DEPTH-th call after this one (write,
+ * write_lent or close; close gives everything back), and must not change those bytes
+ * before, e.g. one buffer of a ring of DIRECT_LENT_DEPTH + 2 or more that is filled in turn.
+ * Aligned whole blocks (data and len multiples of 4096) are written with O_DIRECT on the
+ * helper, up to DIRECT_LENT_DEPTH queued, so the disk has the next write while the caller
+ * makes more; anything else through the page cache at once, as is the rest of that file.
+ * Bytes after copied ones (direct_writer_write) are copied too. 0, or -1 with errno.
+ */
+int			direct_writer_write_lent(direct_writer *w, const void *data, size_t len);
 
 /* Write what is left and wait for the helper: 0, or -1 with errno. fd stays open. */
 int			direct_writer_close(direct_writer *w);

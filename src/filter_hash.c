@@ -44,6 +44,7 @@ typedef struct hash_filter
 	bool		quit;
 	uint8_t    *stage;			/* HASH_STAGE_SIZE copy of a push hashed after it returned */
 	uint8_t    *ring[HASH_RING_N];	/* filter_hash_ring: filled by the filter before this one */
+	bool		ring_lent;		/* ring is the caller's (filter_hash_use_ring): not freed */
 } hash_filter;
 
 static void *
@@ -224,7 +225,7 @@ hash_destroy(filter_t *f)
 	pthread_mutex_destroy(&h->lock);
 	EVP_MD_CTX_free(h->md);
 	free(h->stage);
-	for (int i = 0; i < HASH_RING_N; i++)
+	for (int i = 0; i < HASH_RING_N && !h->ring_lent; i++)
 		free(h->ring[i]);
 	free(h);
 }
@@ -262,6 +263,20 @@ filter_hash_ring(filter_t *f)
 	if (h->ring[0] == NULL)
 		for (int i = 0; i < HASH_RING_N; i++)
 			h->ring[i] = xmalloc(HASH_STAGE_SIZE);
+	return h->ring;
+}
+
+uint8_t   **
+filter_hash_use_ring(filter_t *f, uint8_t *const *ring)
+{
+	hash_filter *h = (hash_filter *) f;
+
+	if (h->ring[0] == NULL)
+	{
+		for (int i = 0; i < HASH_RING_N; i++)
+			h->ring[i] = ring[i];
+		h->ring_lent = true;
+	}
 	return h->ring;
 }
 

@@ -60,6 +60,13 @@ filter_t   *filter_hash_new(hash_result *result, hash_check_fn check, void *arg)
  */
 uint8_t   **filter_hash_ring(filter_t *f);
 
+/*
+ * The same with the caller's HASH_RING_N buffers of HASH_STAGE_SIZE bytes as the ring (not
+ * freed by the filter; they must outlive it), e.g. aligned ones that the sink writes from
+ * in place. Returns the ring in use: the filter's own if it already had one.
+ */
+uint8_t   **filter_hash_use_ring(filter_t *f, uint8_t *const *ring);
+
 /* One-shot SHA-256 (OpenSSL). */
 void		sha256_buf(const void *data, size_t len, uint8_t out[32]);
 

@@ -1110,6 +1110,7 @@ typedef struct get_state
 	hash_result plain;
 	filter_t   *hash;			/* the filter in front of the sink, once built */
 	uint64_t	stored;
+	uint8_t    *const *ring;	/* the caller's ring to decode into (repo_get_ring), or NULL */
 } get_state;
 
 static int
@@ -1176,7 +1177,8 @@ get_body_chain(const object_header *h, const uint8_t raw[OBJECT_HEADER_SIZE], vo
 	 * the hash filter's helper, while the next pieces are decompressed */
 	_Static_assert(COMPRESS_OUT_SIZE == HASH_STAGE_SIZE, "decompressor pieces fill the ring");
 	if (!failed)
-		(void) filter_decompress_use_buffers(f[2], filter_hash_ring(f[3]), HASH_RING_N);
+		(void) filter_decompress_use_buffers(f[2], g->ring ? filter_hash_use_ring(f[3], g->ring)
+											 : filter_hash_ring(f[3]), HASH_RING_N);
 	head = link_filters(f, 4, failed);
 	if (head)
 	{
@@ -1190,6 +1192,13 @@ int
 repo_get(repo_t *repo, const char *path, filter_t *sink, const uint8_t *expected_sha256,
 		 repo_object_result *result)
 {
+	return repo_get_ring(repo, path, sink, expected_sha256, NULL, result);
+}
+
+int
+repo_get_ring(repo_t *repo, const char *path, filter_t *sink, const uint8_t *expected_sha256,
+			  uint8_t *const *ring, repo_object_result *result)
+{
 	get_state	g = {0};
 	filter_t   *head;
 	int			rc;
@@ -1198,6 +1207,7 @@ repo_get(repo_t *repo, const char *path, filter_t *sink, const uint8_t *expected
 	g.path = path;
 	g.sink = sink;
 	g.expected_sha256 = expected_sha256;
+	g.ring = ring;
 
 	/* storage read -> header -> (get_body_chain) -> caller's sink */
 	head = filter_header_reader_new(path, get_body_chain, &g, &g.stored);

@@ -134,6 +134,16 @@ int			repo_put_buf_hashed(repo_t *repo, const char *path, const void *data, size
  */
 int			repo_get(repo_t *repo, const char *path, filter_t *sink,
 					 const uint8_t *expected_sha256, repo_object_result *result);
+/*
+ * repo_get decoding into the caller's ring: HASH_RING_N buffers of HASH_STAGE_SIZE bytes
+ * (filter_hash.h), which zstd output fills in turn and the checksum is computed in place
+ * from. A sink that recognises a piece as one of the ring's may keep reading it until it
+ * returns from its next push (the piece's buffer is filled again only after that), e.g.
+ * to write it to disk with no copy. Other objects (not zstd) leave the ring unused.
+ */
+int			repo_get_ring(repo_t *repo, const char *path, filter_t *sink,
+						  const uint8_t *expected_sha256, uint8_t *const *ring,
+						  repo_object_result *result);
 int			repo_get_buf(repo_t *repo, const char *path, struct buf *out,
 						 repo_object_result *result);
 

@@ -677,6 +677,84 @@ test_direct_writer_files(void **state)
 	direct_writer_free(w);
 }
 
+/*
+ * Lent pieces (direct_writer_write_lent) from a ring of DIRECT_LENT_DEPTH + 1 aligned
+ * buffers filled in turn, each scribbled over the moment the writer has given it back:
+ * the file must hold exactly the bytes lent, also when lent pieces follow copied bytes or
+ * a piece that is not whole blocks, and when the file ends in a partial piece.
+ */
+static void
+test_direct_writer_lent(void **state)
+{
+	fixture    *f = *state;
+	enum
+	{
+		RING = DIRECT_LENT_DEPTH + 1, PIECE = 64 * 1024, COPY = 1
+	};
+	/* each file: the lengths of its pieces, up to a 0; COPY: 5000 bytes copied instead */
+	static const size_t plans[][12] = {
+		{PIECE, PIECE, PIECE, PIECE, PIECE, PIECE, PIECE, 100},
+		{PIECE, PIECE, 8192, PIECE, PIECE, 4096},
+		{PIECE, PIECE, COPY, PIECE, PIECE, PIECE, 3},
+		{PIECE, 4097, PIECE, PIECE, PIECE},
+		{PIECE, PIECE, PIECE, PIECE, PIECE, PIECE, PIECE, PIECE, PIECE, PIECE, PIECE},
+	};
+	uint8_t    *ring[RING];
+	direct_writer *w = direct_writer_new();
+	bool		direct_ok = dir_takes_o_direct(f->tmp);
+
+	for (int i = 0; i < RING; i++)
+		ring[i] = xaligned_alloc(4096, PIECE);
+	for (size_t p = 0; p < sizeof(plans) / sizeof(plans[0]); p++)
+	{
+		char	   *path = xasprintf("%s/lent%zu", f->tmp, p);
+		uint8_t    *expect = xmalloc(16 * PIECE);
+		uint8_t    *back = xmalloc(16 * PIECE + 1);
+		size_t		total = 0;
+		int			k = 0;
+		int			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		assert_true(fd >= 0);
+		direct_writer_open(w, fd);
+		for (int j = 0; j < 12 && plans[p][j] != 0; j++)
+		{
+			bool		lent = plans[p][j] != COPY;
+			size_t		n = lent ? plans[p][j] : 5000;
+			uint8_t    *piece = lent ? ring[k % RING] : back;
+
+			for (size_t b = 0; b < n; b++)
+				piece[b] = (uint8_t) ((total + b) * 2654435761u >> 11) ^ (uint8_t) p;
+			memcpy(expect + total, piece, n);
+			assert_int_equal(lent ? direct_writer_write_lent(w, piece, n)
+							 : direct_writer_write(w, piece, n), 0);
+			total += n;
+			if (lent)
+			{
+				/* the piece lent DIRECT_LENT_DEPTH calls ago is ours again: scribble */
+				k++;
+				memset(ring[(k + RING - 1 - DIRECT_LENT_DEPTH) % RING], 0xEE, PIECE);
+			}
+		}
+		assert_int_equal(direct_writer_close(w), 0);
+		for (int i = 0; i < RING; i++)
+			memset(ring[i], 0xDD, PIECE);	/* close gave everything back */
+		if (direct_ok)
+			assert_true(direct_writer_was_direct(w));
+		assert_int_equal(close(fd), 0);
+		fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(read(fd, back, 16 * PIECE + 1), (ssize_t) total);
+		close(fd);
+		assert_memory_equal(back, expect, total);
+		free(expect);
+		free(back);
+		free(path);
+	}
+	for (int i = 0; i < RING; i++)
+		free(ring[i]);
+	direct_writer_free(w);
+}
+
 /* A write that fails (a read-only descriptor) is an error with errno, not silence. */
 static void
 test_direct_writer_error(void **state)
@@ -721,6 +799,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_trailing_slash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_writer_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_writer_lent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_writer_error, setup, teardown),
 	};
 
