@@ -1014,17 +1014,6 @@ writer_open(void *arg, const object_file *f)
 /* The ring's pieces are filled again only after the writer has given them back. */
 _Static_assert(HASH_RING_N >= DIRECT_LENT_DEPTH + 2, "the ring outlasts the writer's queue");
 
-/* Whether [in, in + len) lies in one buffer of w's ring. */
-static bool
-in_ring(const file_writer *w, const uint8_t *in, size_t len)
-{
-	for (int i = 0; i < HASH_RING_N && w->ring[0] != NULL; i++)
-		if (in >= w->ring[i] && len <= HASH_STAGE_SIZE &&
-			(size_t) (in - w->ring[i]) <= HASH_STAGE_SIZE - len)
-			return true;
-	return false;
-}
-
 static int
 writer_write(void *arg, const object_file *f, const uint8_t *in, size_t len)
 {
@@ -1037,7 +1026,9 @@ writer_write(void *arg, const object_file *f, const uint8_t *in, size_t len)
 	{
 		/* a piece of the ring is filled again only after our next three writes have
 		 * returned (repo_get_ring): the disk reads it from there */
-		if ((in_ring(w, in, len) ? direct_writer_write_lent(w->direct, in, len)
+		bool		lent = hash_ring_slot(w->ring, in, len) >= 0;
+
+		if ((lent ? direct_writer_write_lent(w->direct, in, len)
 			 : direct_writer_write(w->direct, in, len)) != 0)
 			return err_set(DRB_ERR_STORAGE, "unable to write '%s' (from object '%s'): %m",
 						   w->tmp, w->object);

@@ -125,17 +125,16 @@ hash_wait(hash_filter *h)
 	return failed ? err_set(DRB_ERR_INTERNAL, "SHA-256 update failed") : 0;
 }
 
-/* The ring buffer holding all of [in, in + len), or -1. */
-static int
-ring_slot(const hash_filter *h, const uint8_t *in, size_t len)
+int
+hash_ring_slot(uint8_t *const *ring, const uint8_t *in, size_t len)
 {
 	uintptr_t	p = (uintptr_t) in;
 
-	if (h->ring[0] == NULL || len > HASH_STAGE_SIZE)
+	if (ring[0] == NULL || len > HASH_STAGE_SIZE)
 		return -1;
 	for (int i = 0; i < HASH_RING_N; i++)
 	{
-		uintptr_t	b = (uintptr_t) h->ring[i];
+		uintptr_t	b = (uintptr_t) ring[i];
 
 		if (p >= b && p - b <= HASH_STAGE_SIZE - len)
 			return i;
@@ -150,7 +149,7 @@ hash_process(filter_t *f, const uint8_t *in, size_t len)
 	int			rc = 0;
 
 	h->result->size += len;
-	if (len >= HASH_THREAD_MIN && ring_slot(h, in, len) >= 0 && hash_thread_start(h))
+	if (len >= HASH_THREAD_MIN && hash_ring_slot(h->ring, in, len) >= 0 && hash_thread_start(h))
 	{
 		/*
 		 * From the ring: queued behind at most HASH_RING_N - 2 others, so that the buffer

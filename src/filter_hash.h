@@ -67,6 +67,12 @@ uint8_t   **filter_hash_ring(filter_t *f);
  */
 uint8_t   **filter_hash_use_ring(filter_t *f, uint8_t *const *ring);
 
+/*
+ * The index of the buffer of ring (HASH_RING_N of HASH_STAGE_SIZE bytes, as above) that
+ * holds all of [in, in + len); -1 if none does or ring[0] is NULL (no ring).
+ */
+int			hash_ring_slot(uint8_t *const *ring, const uint8_t *in, size_t len);
+
 /* One-shot SHA-256 (OpenSSL). */
 void		sha256_buf(const void *data, size_t len, uint8_t out[32]);
 
