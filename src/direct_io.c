@@ -251,27 +251,21 @@ direct_writer_write_lent(direct_writer *w, const void *data, size_t len)
 {
 	if (w->fill > 0)
 		return direct_writer_write(w, data, len);	/* behind copied bytes: copied too */
-	if (atomic_load(&w->direct) && ((uintptr_t) data % DIRECT_ALIGN) == 0 &&
-		len % DIRECT_ALIGN == 0)
-	{
-		/* room for this job, and the lender's bytes of DIRECT_LENT_DEPTH calls ago back */
-		if (wait_queue(w, DIRECT_LENT_DEPTH - 1) != 0)
-			return -1;
-		w->lent_queued = true;
-		return post(w, data, len);
-	}
 
 	/*
-	 * Not whole blocks (a file's last bytes), not aligned, or no O_DIRECT: written here
-	 * through the page cache, and so is the rest of the file (its offsets are no longer
-	 * aligned).
+	 * Not whole blocks (a file's last bytes) or not aligned: this piece and the rest of the
+	 * file go through the page cache (their offsets are no longer aligned). The flag
+	 * changes once the queue is empty.
 	 */
-	if (wait_idle(w) != 0 || (atomic_load(&w->direct) && !direct_off(w)))
+	if (atomic_load(&w->direct) &&
+		(((uintptr_t) data % DIRECT_ALIGN) != 0 || len % DIRECT_ALIGN != 0) &&
+		(wait_idle(w) != 0 || !direct_off(w)))
 		return -1;
-	if (write_at(w, data, len, w->offset) != 0)
+	/* room for this job, and the lender's bytes of DIRECT_LENT_DEPTH calls ago back */
+	if (wait_queue(w, DIRECT_LENT_DEPTH - 1) != 0)
 		return -1;
-	w->offset += len;
-	return 0;
+	w->lent_queued = true;
+	return post(w, data, len);
 }
 
 int

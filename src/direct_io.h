@@ -50,9 +50,9 @@ int			direct_writer_write(direct_writer *w, const void *data, size_t len);
  * the writer has returned from the DIRECT_LENT_DEPTH-th call after this one (write,
  * write_lent or close; close gives everything back), and must not change those bytes
  * before, e.g. one buffer of a ring of DIRECT_LENT_DEPTH + 2 or more that is filled in turn.
- * Aligned whole blocks (data and len multiples of 4096) are written with O_DIRECT on the
- * helper, up to DIRECT_LENT_DEPTH queued, so the disk has the next write while the caller
- * makes more; anything else through the page cache at once, as is the rest of that file.
+ * Pieces are written on the helper, up to DIRECT_LENT_DEPTH queued, so the disk has the
+ * next write while the caller makes more: aligned whole blocks (data and len multiples of
+ * 4096) with O_DIRECT, anything else through the page cache, as is the rest of that file.
  * Bytes after copied ones (direct_writer_write) are copied too. 0, or -1 with errno.
  */
 int			direct_writer_write_lent(direct_writer *w, const void *data, size_t len);
